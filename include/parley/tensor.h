@@ -1,0 +1,88 @@
+/*
+ * parley/tensor.h - the tensor type table: one row per ggml type id.
+ *
+ * The table is immutable static data: every function here is thread-safe and
+ * allocation-free. Later issues add per-type dequantize/quantize/dot entries to
+ * the same rows (src/tensor/), never a switch elsewhere.
+ */
+#ifndef PARLEY_TENSOR_H
+#define PARLEY_TENSOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "parley/core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ggml type ids as stored in GGUF files (the values are the file format). */
+typedef enum pl_type {
+    PL_TYPE_F32     = 0,
+    PL_TYPE_F16     = 1,
+    PL_TYPE_Q4_0    = 2,
+    PL_TYPE_Q4_1    = 3,
+    /* 4, 5 retired */
+    PL_TYPE_Q5_0    = 6,
+    PL_TYPE_Q5_1    = 7,
+    PL_TYPE_Q8_0    = 8,
+    PL_TYPE_Q8_1    = 9,
+    PL_TYPE_Q2_K    = 10,
+    PL_TYPE_Q3_K    = 11,
+    PL_TYPE_Q4_K    = 12,
+    PL_TYPE_Q5_K    = 13,
+    PL_TYPE_Q6_K    = 14,
+    PL_TYPE_Q8_K    = 15,
+    PL_TYPE_IQ2_XXS = 16,
+    PL_TYPE_IQ2_XS  = 17,
+    PL_TYPE_IQ3_XXS = 18,
+    PL_TYPE_IQ1_S   = 19,
+    PL_TYPE_IQ4_NL  = 20,
+    PL_TYPE_IQ3_S   = 21,
+    PL_TYPE_IQ2_S   = 22,
+    PL_TYPE_IQ4_XS  = 23,
+    PL_TYPE_I8      = 24,
+    PL_TYPE_I16     = 25,
+    PL_TYPE_I32     = 26,
+    PL_TYPE_I64     = 27,
+    PL_TYPE_F64     = 28,
+    PL_TYPE_IQ1_M   = 29,
+    PL_TYPE_BF16    = 30,
+    /* 31..33 retired */
+    PL_TYPE_TQ1_0   = 34,
+    PL_TYPE_TQ2_0   = 35,
+    PL_TYPE_COUNT   = 36
+} pl_type;
+
+typedef struct pl_type_info {
+    const char *name;       /* "q4_K"-style ggml name; NULL for retired/unknown ids */
+    uint32_t    block_size; /* values per block (1 for plain types); 0 when the layout is unknown */
+    uint32_t    type_size;  /* bytes per block; 0 when the layout is unknown */
+    bool        quantized;
+} pl_type_info;
+
+/* Row for a type id, or NULL when id is not a known ggml type (retired or >= COUNT). */
+const pl_type_info *pl_type_get(uint32_t id);
+/* Name for logs: the table name, or "unknown" for ids without a row. */
+const char *pl_type_name(uint32_t id);
+/* Case-insensitive lookup by name ("Q4_K", "f16"); PL_ERR_NOT_FOUND when unknown. */
+pl_status pl_type_from_name(const char *name, pl_type *out);
+/* True when the id has a known block layout (size computable). */
+bool pl_type_sized(uint32_t id);
+
+/* Bytes of a row of n values: PL_ERR_INVALID_ARG when the type has no layout or n is not
+ * a multiple of the block size, PL_ERR_OVERFLOW on overflow. */
+pl_status pl_type_row_bytes(uint32_t id, uint64_t n, uint64_t *out);
+/* Bytes of a tensor with ne[0..n_dims): ne[0] must be a multiple of the block
+ * size; every product is overflow-checked. */
+pl_status pl_type_tensor_bytes(uint32_t id, int n_dims, const int64_t *ne, uint64_t *out);
+
+/* general.file_type names (file-level quant mix), e.g. 15 -> "Q4_K_M"; NULL if unknown. */
+const char *pl_ftype_name(uint32_t ftype);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* PARLEY_TENSOR_H */

@@ -1,0 +1,51 @@
+/*
+ * cli.h - shared helpers for the parley subcommands (tools/ only).
+ *
+ * Conventions for every command:
+ *  - `parley CMD --help` prints usage to stdout and exits 0;
+ *  - stdout carries only the command's product; diagnostics go to stderr;
+ *  - a bad argument or input prints one line "parley CMD: ..." and exits 1
+ *    (2 for usage errors).
+ */
+#ifndef PL_TOOLS_CLI_H
+#define PL_TOOLS_CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "parley/core.h"
+
+typedef struct pl_cli {
+    pl_ctx     *ctx;  /* logging to stderr, allocation */
+    const char *cmd;  /* current command name, for messages */
+} pl_cli;
+
+#define X(name, fn, summary) int fn(pl_cli *cli, int argc, char **argv);
+#include "commands.h"
+PL_COMMAND_LIST(X)
+#undef X
+
+/* Print "parley CMD: msg" to stderr; returns 1 so callers can `return pl_cli_fail(...)`. */
+int pl_cli_fail(pl_cli *cli, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+/* Usage error: message plus "try 'parley CMD --help'"; returns 2. */
+int pl_cli_usage_error(pl_cli *cli, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+/* True if argv has --help or -h. */
+bool pl_cli_wants_help(int argc, char **argv);
+/* Strict number parsing (whole string, range-checked); false on error. */
+bool pl_cli_parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out);
+bool pl_cli_parse_u64(const char *s, uint64_t *out);
+/* Value of an option at argv[*i] ("--opt VALUE" or "--opt=VALUE"); advances *i.
+ * Returns NULL (and prints a usage error) when the value is missing. */
+const char *pl_cli_opt_value(pl_cli *cli, int argc, char **argv, int *i);
+/* True when argv[i] is `name` or starts with `name=`. */
+bool pl_cli_is_opt(const char *arg, const char *name);
+
+#endif
