@@ -56,11 +56,17 @@ typedef enum pl_type {
     PL_TYPE_COUNT   = 36
 } pl_type;
 
+/* Row converters: n is a multiple of block_size; x and y do not overlap. */
+typedef void (*pl_to_f32_fn)(const void *x, float *y, int64_t n);
+typedef void (*pl_from_f32_fn)(const float *x, void *y, int64_t n);
+
 typedef struct pl_type_info {
-    const char *name;       /* "q4_K"-style ggml name; NULL for retired/unknown ids */
-    uint32_t    block_size; /* values per block (1 for plain types); 0 when the layout is unknown */
-    uint32_t    type_size;  /* bytes per block; 0 when the layout is unknown */
-    bool        quantized;
+    const char    *name;       /* "q4_K"-style ggml name; NULL for retired/unknown ids */
+    uint32_t       block_size; /* values per block (1 for plain types); 0 when the layout is unknown */
+    uint32_t       type_size;  /* bytes per block; 0 when the layout is unknown */
+    bool           quantized;
+    pl_to_f32_fn   to_f32;     /* scalar reference dequantize; NULL when not supported */
+    pl_from_f32_fn from_f32;   /* scalar reference quantize; NULL when not supported */
 } pl_type_info;
 
 /* Row for a type id, or NULL when id is not a known ggml type (retired or >= COUNT). */
@@ -78,6 +84,17 @@ pl_status pl_type_row_bytes(uint32_t id, uint64_t n, uint64_t *out);
 /* Bytes of a tensor with ne[0..n_dims): ne[0] must be a multiple of the block
  * size; every product is overflow-checked. */
 pl_status pl_type_tensor_bytes(uint32_t id, int n_dims, const int64_t *ne, uint64_t *out);
+
+/* Convert n values (a multiple of the block size) through the table row.
+ * PL_ERR_UNSUPPORTED when the type has no converter, PL_ERR_INVALID_ARG on a bad n. */
+pl_status pl_type_to_f32(uint32_t id, const void *x, float *y, int64_t n);
+pl_status pl_type_from_f32(uint32_t id, const float *x, void *y, int64_t n);
+
+/* Scalar half/bfloat16 conversions (round-to-nearest-even; NaN stays NaN). */
+float    pl_f16_to_f32(uint16_t h);
+uint16_t pl_f32_to_f16(float f);
+float    pl_bf16_to_f32(uint16_t h);
+uint16_t pl_f32_to_bf16(float f);
 
 /* general.file_type names (file-level quant mix), e.g. 15 -> "Q4_K_M"; NULL if unknown. */
 const char *pl_ftype_name(uint32_t ftype);

@@ -9,12 +9,14 @@
 
 #include "parley/tensor.h"
 
-#define ROW(id_, name_, bs_, ts_, q_) \
-    [id_] = { .name = (name_), .block_size = (bs_), .type_size = (ts_), .quantized = (q_) }
+#include "tensor_int.h"
+
+#define ROW(id_, name_, bs_, ts_, q_, ...) \
+    [id_] = { .name = (name_), .block_size = (bs_), .type_size = (ts_), .quantized = (q_), __VA_ARGS__ }
 
 static const pl_type_info type_table[PL_TYPE_COUNT] = {
-    ROW(PL_TYPE_F32,     "f32",     1,   4,   false),
-    ROW(PL_TYPE_F16,     "f16",     1,   2,   false),
+    ROW(PL_TYPE_F32,     "f32",     1,   4,   false, .to_f32 = pl_f32_to_f32_row, .from_f32 = pl_f32_from_f32_row),
+    ROW(PL_TYPE_F16,     "f16",     1,   2,   false, .to_f32 = pl_f16_to_f32_row, .from_f32 = pl_f16_from_f32_row),
     ROW(PL_TYPE_Q4_0,    "q4_0",    32,  18,  true),
     ROW(PL_TYPE_Q4_1,    "q4_1",    32,  20,  true),
     ROW(PL_TYPE_Q5_0,    "q5_0",    32,  22,  true),
@@ -41,7 +43,7 @@ static const pl_type_info type_table[PL_TYPE_COUNT] = {
     ROW(PL_TYPE_I64,     "i64",     1,   8,   false),
     ROW(PL_TYPE_F64,     "f64",     1,   8,   false),
     ROW(PL_TYPE_IQ1_M,   "iq1_m",   0,   0,   true),
-    ROW(PL_TYPE_BF16,    "bf16",    1,   2,   false),
+    ROW(PL_TYPE_BF16,    "bf16",    1,   2,   false, .to_f32 = pl_bf16_to_f32_row, .from_f32 = pl_bf16_from_f32_row),
     ROW(PL_TYPE_TQ1_0,   "tq1_0",   0,   0,   true),
     ROW(PL_TYPE_TQ2_0,   "tq2_0",   0,   0,   true),
 };
@@ -92,6 +94,24 @@ pl_status pl_type_tensor_bytes(uint32_t id, int n_dims, const int64_t *ne, uint6
     for (int i = 1; i < n_dims; i++)
         if (!pl_u64_mul(bytes, (uint64_t)ne[i], &bytes)) return PL_ERR_OVERFLOW;
     *out = bytes;
+    return PL_OK;
+}
+
+pl_status pl_type_to_f32(uint32_t id, const void *x, float *y, int64_t n) {
+    const pl_type_info *t = pl_type_get(id);
+    if (!t || !x || !y || n < 0) return PL_ERR_INVALID_ARG;
+    if (!t->to_f32) return PL_ERR_UNSUPPORTED;
+    if (n % t->block_size) return PL_ERR_INVALID_ARG;
+    t->to_f32(x, y, n);
+    return PL_OK;
+}
+
+pl_status pl_type_from_f32(uint32_t id, const float *x, void *y, int64_t n) {
+    const pl_type_info *t = pl_type_get(id);
+    if (!t || !x || !y || n < 0) return PL_ERR_INVALID_ARG;
+    if (!t->from_f32) return PL_ERR_UNSUPPORTED;
+    if (n % t->block_size) return PL_ERR_INVALID_ARG;
+    t->from_f32(x, y, n);
     return PL_OK;
 }
 
