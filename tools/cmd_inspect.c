@@ -277,6 +277,7 @@ static void print_text(const char *path, const pl_gguf *g, bool tensors, bool fu
     if (s.tok_model[0] || s.n_vocab)
         printf("tokenizer:    %s, %" PRIu64 " tokens\n", s.tok_model[0] ? s.tok_model : "?", s.n_vocab);
     if (tt.n_params) printf("weights:      %.1f M parameters in %s\n", (double)tt.n_params / 1e6, b1);
+    else if (pl_gguf_n_tensors(g) == 0) printf("weights:      none (vocabulary-only file)\n");
 }
 
 /* JSON: values through cJSON so escaping is right; long arrays summarized the same way. */
@@ -393,6 +394,7 @@ static int print_json(const char *path, const pl_gguf *g, bool tensors, bool ful
     }
     if (s.tok_model[0]) cJSON_AddStringToObject(so, "tokenizer", s.tok_model);
     if (s.n_vocab) cJSON_AddNumberToObject(so, "n_vocab", (double)s.n_vocab);
+    cJSON_AddBoolToObject(so, "vocab_only", pl_gguf_n_tensors(g) == 0);
     char *txt = cJSON_Print(root);
     cJSON_Delete(root);
     if (!txt) return 1;

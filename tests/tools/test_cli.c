@@ -177,6 +177,7 @@ static void test_inspect_shared_vocab(void **state) {
         assert_int_equal(r.code, 0);
         assert_non_null(strstr(r.out, rows[i].line));
         assert_non_null(strstr(r.out, "tensors:     0\n"));
+        assert_non_null(strstr(r.out, "weights:      none (vocabulary-only file)\n"));
         assert_non_null(strstr(r.out, "tokenizer.ggml.tokens"));
         run_free(&r);
     }
