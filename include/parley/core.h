@@ -79,8 +79,14 @@ typedef enum pl_log_format {
     PL_LOG_FORMAT_COUNT
 } pl_log_format;
 
-/* A log sink receives one finished message (no trailing newline). */
+/* A log sink receives one finished message (no trailing newline): in TEXT
+ * format the bare message (the level comes as an argument), in JSON format the
+ * whole JSON object. Calls on one ctx are serialized, so a sink need not be
+ * thread-safe unless it is shared between ctxs. Messages longer than
+ * PL_LOG_MSG_MAX - 1 bytes are cut (at a character boundary) and end in "...". */
 typedef void (*pl_log_fn)(void *ud, pl_log_level level, const char *msg);
+
+#define PL_LOG_MSG_MAX 4096
 
 /* ---- allocator hook (Lua-style) ----
  * realloc semantics: ptr NULL -> allocate; size 0 -> free and return NULL.
@@ -96,7 +102,7 @@ typedef struct pl_ctx_params {
     void         *alloc_ud;
     pl_log_level  log_level;  /* default: INFO, or $PARLEY_LOG=debug|info|warn|error|none */
     pl_log_format log_format; /* default: TEXT, or JSON when $PARLEY_LOG_FORMAT=json */
-    pl_log_fn     log_fn;     /* NULL: write to stderr in log_format */
+    pl_log_fn     log_fn;     /* NULL: write to stderr in log_format, one write per line */
     void         *log_ud;
 } pl_ctx_params;
 
@@ -104,15 +110,23 @@ pl_ctx_params pl_ctx_default_params(void);
 pl_status pl_ctx_init(pl_ctx **out, const pl_ctx_params *params); /* params NULL: defaults */
 void pl_ctx_free(pl_ctx *ctx);
 
-/* Last error text set by a failing call that took this ctx ("" when none). */
+/* Size of the ctx error buffer; longer text is cut (at a character boundary)
+ * and ends in "...". */
+#define PL_CTX_ERR_CAP 512
+
+/* Last error text set by a failing call that took this ctx ("" when none or ctx NULL). */
 const char *pl_ctx_last_error(const pl_ctx *ctx);
-/* Set the ctx error text (printf-style); returns st so callers can `return pl_ctx_err(...)`. */
+void pl_ctx_clear_error(pl_ctx *ctx);
+/* Set the ctx error text (printf-style); returns st so callers can `return pl_ctx_err(...)`.
+ * The arguments may include pl_ctx_last_error(ctx) itself (to add context).
+ * ctx NULL: only returns st. */
 pl_status pl_ctx_err(pl_ctx *ctx, pl_status st, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
 
+/* Log at level when level >= the ctx threshold. ctx NULL: stderr, TEXT, threshold INFO. */
 void pl_log(pl_ctx *ctx, pl_log_level level, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))
@@ -125,7 +139,10 @@ pl_log_level pl_ctx_log_level(const pl_ctx *ctx);
 pl_status pl_log_level_parse(const char *s, pl_log_level *out);
 
 /* Allocation through the ctx hook. All return NULL on failure (or on n*size overflow).
- * pl_free(ctx, NULL) is a no-op. Memory must go back to the ctx it came from. */
+ * pl_free(ctx, NULL) is a no-op. Memory must go back to the ctx it came from.
+ * A zero-byte pl_malloc/pl_calloc allocates one byte (so NULL always means
+ * failure); pl_realloc(ctx, p, 0) frees p and returns NULL. ctx NULL: the C
+ * library's allocator. Returned memory is aligned for any standard type. */
 void *pl_malloc(pl_ctx *ctx, size_t size);
 void *pl_calloc(pl_ctx *ctx, size_t n, size_t size);
 void *pl_realloc(pl_ctx *ctx, void *ptr, size_t size);
@@ -246,10 +263,15 @@ void pl_pool_free(pl_pool *pool);
 int pl_pool_n_threads(const pl_pool *pool);
 /* Run fn on all threads and wait for all of them. Not reentrant. */
 void pl_pool_run(pl_pool *pool, pl_pool_fn fn, void *ud);
-/* Inside a pl_pool_run() work function: wait until every thread reaches it. */
+/* Inside a pl_pool_run() work function: wait until every thread reaches it.
+ * Every thread must call it the same number of times. Spins, then yields. */
 void pl_pool_barrier(pl_pool *pool);
 /* Split [0, n) into contiguous chunks of at least `grain` items, one span per
- * thread (static schedule, no false sharing of the range bookkeeping), and wait. */
+ * thread (static schedule, no false sharing of the range bookkeeping), and wait.
+ * Span boundaries are multiples of grain (grain <= 0 means 1); a thread with no
+ * span is not called; n <= 0 calls nothing. Spans go to threads in order
+ * (thread i gets a lower range than thread i+1). fn must not call
+ * pl_pool_barrier() (threads without a span never reach it). No allocation. */
 void pl_pool_for(pl_pool *pool, int64_t n, int64_t grain, pl_pool_range_fn fn, void *ud);
 
 #ifdef __cplusplus
