@@ -3,6 +3,7 @@
  * leveled logging (text or JSON lines) to stderr or a sink.
  */
 #include <inttypes.h>
+#include <stdint.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -38,6 +39,9 @@ static void *libc_alloc(void *ud, void *ptr, size_t size) {
         free(ptr);
         return NULL;
     }
+    /* No C object may exceed PTRDIFF_MAX; refusing here also keeps a wild
+     * size from reaching a sanitizer's allocator, which aborts on it. */
+    if (size > PTRDIFF_MAX) return NULL;
     return realloc(ptr, size);
 }
 
