@@ -7,7 +7,8 @@
  *
  * Thread-safety:
  *  - pl_status_str(), the size helpers, pl_time_ns() and pl_cpu_*() are
- *    thread-safe.
+ *    thread-safe (pl_cpu_best_level() reads $PL_CPU on each call: do not
+ *    setenv() it while other threads run).
  *  - A pl_ctx may be shared by threads for allocation and logging (both are
  *    thread-safe). Its last-error text is not: a constructor that fails writes
  *    it, so give each thread its own ctx or serialize constructors when you
@@ -151,7 +152,10 @@ char *pl_strdup(pl_ctx *ctx, const char *s);
 
 /* ---- tracking allocator: counts bytes in use and the peak, injects failures ----
  * Install with params.alloc = pl_track_alloc, params.alloc_ud = &tracker.
- * Cost: one 16-byte header per block and two relaxed atomics per call. */
+ * Every non-zero-size call (allocate or resize) is a request; only the
+ * fail_at-th fails (a failed resize keeps the old block), later ones succeed
+ * again. Freeing a pointer it did not hand out aborts (memory is corrupt).
+ * Cost: one 16-byte header per block and a few relaxed atomics per call. */
 typedef struct pl_alloc_tracker {
     _Atomic int64_t  in_use;   /* bytes currently allocated (payload, not headers) */
     _Atomic int64_t  peak;     /* high-water mark of in_use */
@@ -167,13 +171,17 @@ void *pl_track_alloc(void *ud, void *ptr, size_t size);
  * Cost: O(1) per allocation; one ctx allocation per block (block_size or larger). */
 typedef struct pl_arena pl_arena;
 
+/* block_size 0: 64 KiB. The first block is allocated here. */
 pl_status pl_arena_init(pl_ctx *ctx, size_t block_size, pl_arena **out);
 void pl_arena_free(pl_arena *a);
-/* align must be a power of two (0 means alignof(max_align_t)). NULL on failure. */
+/* align must be a power of two (0 means alignof(max_align_t)). NULL on failure
+ * (bad align, overflow, out of memory; the arena stays usable). Size 0 gives a
+ * distinct pointer. A request over half a block gets a block of its own. */
 void *pl_arena_alloc(pl_arena *a, size_t size, size_t align);
 char *pl_arena_strndup(pl_arena *a, const char *s, size_t n);
 /* Forget every allocation but keep the first block for reuse. */
 void pl_arena_reset(pl_arena *a);
+/* Bytes handed out since init or the last reset, alignment padding included. */
 size_t pl_arena_used(const pl_arena *a);
 
 /* ---- clocks and timers ---- */

@@ -196,6 +196,31 @@ static void test_pool_many_runs(void **state) {
     pl_ctx_free(ctx);
 }
 
+static void slow_workers_fn(void *ud, int ith, int nth) {
+    run_state *s = ud;
+    (void)nth;
+    if (ith != 0) sleep_ms(8); /* the owner finishes first and must go to sleep */
+    s->calls[ith].v++;
+}
+
+/* The owner waits past its spin and yield phases for slow workers. */
+static void test_pool_owner_sleeps(void **state) {
+    (void)state;
+    pl_ctx *ctx;
+    pl_pool *p = make_pool(&ctx, 0);
+    int nth = pl_pool_n_threads(p);
+    static run_state s;
+    memset(&s, 0, sizeof s);
+    for (int k = 0; k < 5; k++) {
+        uint64_t t0 = pl_time_ns();
+        pl_pool_run(p, slow_workers_fn, &s);
+        if (nth > 1) assert_true(pl_time_ns() - t0 >= 8000000u); /* waited for them */
+        for (int i = 0; i < nth; i++) assert_int_equal(s.calls[i].v, k + 1);
+    }
+    pl_pool_free(p);
+    pl_ctx_free(ctx);
+}
+
 /* Runs separated by pauses around the spin -> yield -> sleep boundaries. */
 static void test_pool_wake_after_sleep(void **state) {
     (void)state;
@@ -383,6 +408,7 @@ int test_pool_group(void) {
         cmocka_unit_test(test_pool_init_nomem),
         cmocka_unit_test(test_pool_many_runs),
         cmocka_unit_test(test_pool_wake_after_sleep),
+        cmocka_unit_test(test_pool_owner_sleeps),
         cmocka_unit_test(test_pool_idle_cpu),
         cmocka_unit_test(test_pool_barrier),
         cmocka_unit_test(test_pool_for_coverage),
