@@ -178,13 +178,20 @@ static pl_status parse_elems(parser *p, uint32_t et, uint64_t count, int depth, 
     char w[96];
     for (uint64_t i = 0; i < count; i++) {
         uint64_t off = p->pos;
-        snprintf(w, sizeof w, "%s%selement %" PRIu64, what, what[0] ? " " : "", i);
         pl_status st;
         if (et == PL_GGUF_TYPE_STRING) {
+            /* Hot loop (vocabularies hold 10^5 strings): label only on error. */
+            uint64_t left_now = p->size - p->pos;
+            if (left_now >= 8 && gguf_rd_u64(p->base + p->pos) <= left_now - 8) {
+                p->pos += 8 + gguf_rd_u64(p->base + p->pos);
+                if (p->idx) p->idx[base + i] = off;
+                continue;
+            }
+            snprintf(w, sizeof w, "%s%selement %" PRIu64, what, what[0] ? " " : "", i);
             uint64_t so, sl;
-            st = rd_str(p, w, &so, &sl);
-            if (p->idx) p->idx[base + i] = off;
+            st = rd_str(p, w, &so, &sl); /* fails, with the message */
         } else {
+            snprintf(w, sizeof w, "%s%selement %" PRIu64, what, what[0] ? " " : "", i);
             if (p->idx) {
                 p->idx[base + 2 * i] = off;
                 p->idx[base + 2 * i + 1] = p->n_idx;
