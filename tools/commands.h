@@ -4,4 +4,6 @@
 #define PL_COMMAND_LIST(X)                                                          \
     X(inspect, cmd_inspect, "print a GGUF file's metadata, tensors and architecture") \
     X(fixture, cmd_fixture, "write a random-weight GGUF model at a real architecture's shape") \
+    X(transcribe, cmd_transcribe, "transcribe a recording (text, json, srt or vtt)")        \
+    X(speak,   cmd_speak,   "speak text into a WAV or raw PCM file")                    \
     X(version, cmd_version, "print the version and the CPU features parley detected")

@@ -1,0 +1,33 @@
+/*
+ * speech_int.h - private declarations of the speech module (audio, VAD, STT,
+ * TTS), shared by src/speech and tests/speech.
+ */
+#ifndef PL_SPEECH_INT_H
+#define PL_SPEECH_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "parley/audio.h"
+#include "parley/stt.h"
+#include "parley/tts.h"
+
+/* The backend rows (defined in stt_<name>.c / tts_<name>.c). */
+extern const pl_stt_backend pl_stt_backend_pocketsphinx;
+extern const pl_tts_backend pl_tts_backend_espeak;
+
+/* The ctx a pl_stt was made with. */
+pl_ctx *pl_stt_ctx(const pl_stt *stt);
+
+/* Word error rate pieces: the word-level Levenshtein distance between two
+ * texts after normalization (lowercase ASCII letters, digits and apostrophes;
+ * everything else separates words). *n_ref gets the reference word count.
+ * Returns SIZE_MAX when out of memory or a text has more than 4096 words. */
+size_t pl_speech_word_distance(pl_ctx *ctx, const char *ref, const char *hyp, size_t *n_ref);
+
+/* Copy text into dst (cap bytes, NUL-terminated), cutting at a UTF-8
+ * character boundary. Returns the bytes copied. */
+size_t pl_speech_copy_text(char *dst, size_t cap, const char *src, size_t n);
+
+#endif
