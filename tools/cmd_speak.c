@@ -27,7 +27,7 @@ static const char usage_text[] =
     "  --pitch P         0..2 (default 1: the voice's own)\n"
     "  --rate HZ         resample the output to HZ (default: the voice's rate)\n"
     "  --tts NAME        synthesizer backend (default espeak)\n"
-    "  --list-voices     print the voices (name, language, gender, description)\n"
+    "  --list-voices     print the voices (name, gender, description) and variants\n"
     "  --stats           print timing (first chunk, real-time factor) to stderr\n"
     "  -h, --help        this text\n";
 
@@ -56,8 +56,20 @@ static int list_voices(pl_cli *cli, const char *backend) {
     if (pl_tts_list_voices(cli->ctx, backend, &v, &n) != PL_OK)
         return pl_cli_fail(cli, "%s", pl_ctx_last_error(cli->ctx));
     for (size_t i = 0; i < n; i++)
-        printf("%-14s %-10s %-7s %s\n", v[i].name, v[i].language, v[i].gender[0] ? v[i].gender : "-",
-               v[i].display);
+        if (!v[i].is_variant)
+            printf("%-16s %-7s %s\n", v[i].name, v[i].gender[0] ? v[i].gender : "-", v[i].display);
+    /* Variants go after a voice's name: en-us+klatt. */
+    size_t col = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!v[i].is_variant) continue;
+        if (col == 0) {
+            printf("\nvariants (add to a voice, e.g. en-us+klatt):\n ");
+            col = 1;
+        }
+        if (col + strlen(v[i].name) + 1 > 78) col = (size_t)printf("\n ") - 1;
+        col += (size_t)printf(" %s", v[i].name);
+    }
+    if (col) putchar('\n');
     pl_tts_voices_free(cli->ctx, v);
     return 0;
 }

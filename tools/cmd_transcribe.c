@@ -142,10 +142,13 @@ int cmd_transcribe(pl_cli *cli, int argc, char **argv) {
         if (stats && rc == 0) {
             fprintf(stderr,
                     "audio: %s, %d Hz, %d ch, %.2f s; decode+resample %.1f ms\n"
+                    "vad: %.1f ms (%.4f ms per 30 ms of audio)\n"
                     "stt: %s, model load %.0f ms, %zu segment(s), recognition %.1f ms, "
                     "RTF %.3f\n",
                     audio->src_format, audio->src_rate, audio->src_channels, audio->src_seconds,
-                    (double)(t1 - t0) / 1e6, pl_stt_backend_of(stt)->name,
+                    (double)(t1 - t0) / 1e6, tr->vad_ms,
+                    tr->duration_s > 0 ? tr->vad_ms * 0.030 / tr->duration_s : 0.0,
+                    pl_stt_backend_of(stt)->name,
                     (double)(t2 - t1) / 1e6, tr->n_segments, tr->stt_ms,
                     tr->duration_s > 0 ? tr->stt_ms / 1000.0 / tr->duration_s : 0.0);
         }

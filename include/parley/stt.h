@@ -152,6 +152,7 @@ typedef struct pl_transcript {
     const char *text;            /* the segments' text joined by spaces */
     double      duration_s;      /* of the recording */
     double      stt_ms;          /* time spent in the recognizer (feed + finalize) */
+    double      vad_ms;          /* time spent in the VAD */
     double      total_ms;        /* time of the whole call */
     pl_ctx     *ctx;             /* private */
 } pl_transcript;

@@ -5,12 +5,16 @@
  * pl_tts_synthesize() blocks the calling thread until the text is spoken or
  * canceled. A voice pipeline runs it on its own thread, one sentence per call,
  * and barges in with pl_tts_cancel() from any other thread: the synthesis
- * stops at the next chunk boundary (espeak-ng chunks are 20 ms of audio; the
- * measured latency is in pl_tts_stats and docs/benchmarks.md).
+ * stops at the next chunk boundary (espeak-ng chunks are 49 ms of audio, made
+ * in about 0.05 ms; the measured latency is in pl_tts_stats and
+ * docs/benchmarks.md).
  *
  * Backends are rows of a table (pl_tts_backend); a neural voice adds a row.
  *   espeak  eSpeak NG (libespeak-ng1), formant synthesis at 22050 Hz, about
- *           a hundred languages and variants (pl_tts_list_voices). eSpeak NG
+ *           130 languages and 100 variants (pl_tts_list_voices); a voice is a
+ *           language tag with an optional variant: "en-us", "en-gb+klatt".
+ *           The Klatt variants are the most intelligible to PocketSphinx (see
+ *           docs/benchmarks.md). eSpeak NG
  *           keeps its state in process globals, so parley serializes its use:
  *           every pl_tts of this backend shares one lock, and one synthesis
  *           runs at a time in the process (a second waits for the first).
@@ -37,9 +41,11 @@ extern "C" {
 
 typedef struct pl_tts_voice {
     const char *name;      /* what --voice takes, e.g. "en-us" */
-    const char *language;  /* primary language tag, e.g. "en-us" */
+    const char *language;  /* primary language tag, e.g. "en-us" ("" for a variant) */
     const char *display;   /* the backend's human name, e.g. "English (America)" */
     const char *gender;    /* "male", "female" or "" */
+    bool        is_variant;/* a voice quality added to a voice: name "+klatt" is
+                            * used as "en-us+klatt" */
 } pl_tts_voice;
 
 /* Receives mono f32 PCM at pl_tts_sample_rate(). Return 0 to go on, non-zero

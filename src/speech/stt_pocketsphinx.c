@@ -96,6 +96,9 @@ static pl_status ps_create(pl_ctx *ctx, const pl_stt_params *p, const atomic_boo
     s->cancel = cancel;
     s->partials = p->partials;
     pthread_mutex_lock(&ps_lock);
+    /* Both modes keep the second (flat lexicon) pass and the lattice best
+     * path, which run at ps_end_utt(): without them live finalize drops from
+     * ~15% of the utterance to ~50 ms, but jfk's WER goes 0.23 -> 0.50. */
     s->config = cmd_ln_init(NULL, ps_args(), TRUE, "-hmm", hmm, "-lm", lm, "-dict", dict,
                             "-logfn", "/dev/null", NULL);
     if (s->config) s->ps = ps_init(s->config);

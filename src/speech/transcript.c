@@ -120,6 +120,7 @@ pl_status pl_transcribe(pl_stt *stt, const pl_transcribe_params *params, const f
     uint64_t t0 = pl_time_ns();
     collect c = { .ctx = ctx };
     pl_status st = PL_OK;
+    uint64_t vad_ns = 0;
     if (tp.use_vad) {
         pl_vad_params vp = tp.vad;
         vp.sample_rate = PL_AUDIO_STT_RATE;
@@ -129,8 +130,10 @@ pl_status pl_transcribe(pl_stt *stt, const pl_transcribe_params *params, const f
         pl_vad *v = NULL;
         st = pl_vad_init(ctx, &vp, &v);
         if (st != PL_OK) return st;
+        uint64_t tv = pl_time_ns();
         pl_vad_feed(v, pcm, n);
         pl_vad_flush(v);
+        vad_ns = pl_time_ns() - tv;
         pl_vad_free(v);
         if (c.nomem) {
             pl_free(ctx, c.v);
@@ -212,6 +215,7 @@ pl_status pl_transcribe(pl_stt *stt, const pl_transcribe_params *params, const f
     ti->pub.text = texts.p + joined;
     ti->pub.duration_s = (double)n / PL_AUDIO_STT_RATE;
     ti->pub.stt_ms = stt_ms;
+    ti->pub.vad_ms = (double)vad_ns / 1e6;
     ti->pub.total_ms = (double)(pl_time_ns() - t0) / 1e6;
     *out = &ti->pub;
     return PL_OK;

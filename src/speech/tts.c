@@ -18,7 +18,7 @@ static const pl_tts_backend *const backends[PL_TTS_BACKEND_COUNT] = {
     [PL_TTS_BACKEND_ESPEAK] = &pl_tts_backend_espeak,
 };
 
-#define CONV_FRAMES 1024 /* int16 -> f32 conversion block */
+#define CONV_FRAMES 2048 /* int16 -> f32 conversion block: eSpeak hands 1081 */
 
 struct pl_tts {
     pl_ctx               *ctx;
