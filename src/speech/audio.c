@@ -263,7 +263,7 @@ static pl_status decode(pl_ctx *ctx, load_src *s, const pl_audio_load_params *p,
                 st = pl_resampler_process(rs, mono + off, used, a->samples + a->n_frames,
                                           cap - a->n_frames, eof, &used, &made);
                 if (st != PL_OK) goto fail;
-            } else {
+            } else if (used > 0) {
                 if (!pl_size_add(a->n_frames, used, &need)) goto nomem;
                 st = grow(ctx, &a->samples, &cap, need, max_out);
                 if (st != PL_OK) goto fail;
@@ -274,6 +274,11 @@ static pl_status decode(pl_ctx *ctx, load_src *s, const pl_audio_load_params *p,
                 st = pl_ctx_err(ctx, PL_ERR_INTERNAL, "audio: %s: resampler made no progress", s->name);
                 goto fail;
             }
+            /* The sinc filter rings past full scale on clipped input (Gibbs):
+             * keep the promise of [-1, 1]. */
+            if (rs)
+                for (size_t i = a->n_frames; i < a->n_frames + made; i++)
+                    a->samples[i] = clean_sample(a->samples[i]);
             a->n_frames += made;
             off += used;
             if (off >= (size_t)got && !(rs && eof && made > 0)) break;

@@ -357,6 +357,10 @@ static void test_refusals(void **state) {
     pl_audio_free(a);
     free(c);
     free(b);
+    /* a valid header with no samples (found by fuzz_audio) */
+    b = make_wav(0, 16000, 1, &n);
+    expect_refused(b, n, NULL, PL_ERR_FORMAT, "no samples");
+    free(b);
     /* 9 channels (a real 9-channel file) */
     b = make_wav(100, 16000, 9, &n);
     expect_refused(b, n, NULL, PL_ERR_UNSUPPORTED, "9 channels");
