@@ -682,7 +682,9 @@ pl_status pl_store_pull(pl_store *s, const char *spec, const pl_pull_opts *opts,
         ar = ATTEMPT_DONE; /* complete but never renamed (a crash): just verify it */
         if ((st = rehash_part(&d)) != PL_OK) goto out;
     }
+    int attempts = 0;
     for (d.attempt = 1; ar != ATTEMPT_DONE && d.attempt <= max_attempts; d.attempt++) {
+        attempts = d.attempt;
         ar = attempt(&d, &st);
         if (ar == ATTEMPT_FAIL) break;
         if (ar == ATTEMPT_RETRY) {
@@ -698,7 +700,7 @@ pl_status pl_store_pull(pl_store *s, const char *spec, const pl_pull_opts *opts,
             }
         }
     }
-    if (res) res->attempts = d.attempt > max_attempts ? max_attempts : d.attempt;
+    if (res) res->attempts = attempts;
     if (ar != ATTEMPT_DONE) {
         if (d.size_error) {
             unlink(t.part);
@@ -778,6 +780,10 @@ pl_status pl_store_pull(pl_store *s, const char *spec, const pl_pull_opts *opts,
     }
 out:
     if (res) res->downloaded = d.fetched;
+    if (st != PL_OK && d.fd >= 0 && fstat(d.fd, &sb) == 0 && sb.st_size == 0) {
+        unlink(t.part); /* nothing worth resuming */
+        unlink(t.part_meta);
+    }
     EVP_MD_CTX_free(d.h.sha256);
     EVP_MD_CTX_free(d.h.sha1);
     if (d.fd >= 0) close(d.fd); /* releases the flock */

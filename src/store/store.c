@@ -470,15 +470,18 @@ pl_status pl_store_remove(pl_store *s, const char *name) {
     bool have_file = find_in_store(s, name, path, sizeof path);
     if (!have_file) {
         /* maybe only a partial download: where the file would go */
-        pl_pull_target t;
-        if (pl_store_target(s, name, PL_STORE_HF_ENDPOINT, NULL, &t) == PL_OK) {
-            copy_str(path, sizeof path, t.path);
-        } else {
-            char n2[PL_STORE_NAME_MAX], ext[8];
-            if (!pl_store_name_from_file(name, n2, sizeof n2, ext, sizeof ext) ||
-                !pl_store_file_path(s, n2, ext, path, sizeof path))
-                return pl_store_errf(s, PL_ERR_NOT_FOUND, "'%s' is not in the store (%s)", name, s->dir);
+        const pl_catalog_entry *c = pl_catalog_find(name);
+        char cname[PL_STORE_NAME_MAX], cext[8] = "";
+        if (c) pl_store_name_from_file(c->file, cname, sizeof cname, cext, sizeof cext);
+        const char *const exts[] = { cext, ".gguf", ".bin", "" };
+        bool found = false;
+        for (size_t i = c ? 0 : 1; i < 4 && !found; i++) {
+            char part[PL_STORE_PATH_MAX + 8];
+            if (!pl_store_file_path(s, c ? c->name : name, exts[i], path, sizeof path)) continue;
+            snprintf(part, sizeof part, "%s.part", path);
+            found = is_regular_file(part, NULL);
         }
+        if (!found) return pl_store_errf(s, PL_ERR_NOT_FOUND, "'%s' is not in the store (%s)", name, s->dir);
     }
     static const char *const suffixes[] = { "", ".json", ".part", ".part.json" };
     bool removed = false;
