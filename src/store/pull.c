@@ -262,7 +262,7 @@ static size_t on_body(char *p, size_t sz, size_t nm, void *ud) {
 }
 
 static void report(dl *d, bool finished) {
-    if (!d->o->progress) return;
+    if (!d->o->progress || !d->body_started) return;
     uint64_t now = pl_time_ns();
     uint64_t done = d->offset + d->written;
     if (!finished && now - d->t_last_cb < 100000000ull) return;
@@ -439,8 +439,9 @@ static attempt_result attempt(dl *d, pl_status *st) {
         }
     }
     CURLcode rc = curl_easy_perform(c);
-    long code = 0;
+    long code = 0, os_err = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+    curl_easy_getinfo(c, CURLINFO_OS_ERRNO, &os_err);
     curl_slist_free_all(hdrs);
     curl_easy_cleanup(c);
     if (d->resp_etag[0]) snprintf(d->etag, sizeof d->etag, "%s", d->resp_etag);
@@ -484,7 +485,8 @@ static attempt_result attempt(dl *d, pl_status *st) {
         *st = pl_store_errf(s, PL_ERR_IO, "cannot resolve host '%s' (offline, or DNS is not working)", host);
         return ATTEMPT_FAIL;
     case CURLE_COULDNT_CONNECT:
-        pl_store_errf(s, PL_ERR_IO, "cannot connect to %s: %s", host, errbuf[0] ? errbuf : "connection refused");
+        pl_store_errf(s, PL_ERR_IO, "cannot connect to %s (%s)", host,
+                      os_err ? strerror((int)os_err) : errbuf[0] ? errbuf : "connection refused");
         return ATTEMPT_RETRY;
     case CURLE_OPERATION_TIMEDOUT:
         if (d->body_started || d->status)
@@ -707,7 +709,8 @@ pl_status pl_store_pull(pl_store *s, const char *spec, const pl_pull_opts *opts,
             unlink(t.part_meta);
             pl_store_errf(s, st, "%s; the download was removed", s->err);
         } else if (ar == ATTEMPT_RETRY && max_attempts > 1) {
-            pl_store_errf(s, st, "%s (gave up after %d attempts; run the same pull to resume)", s->err, max_attempts);
+            pl_store_errf(s, st, "%s (gave up after %d attempts%s)", s->err, max_attempts,
+                          d.h.bytes ? "; run the same pull to resume" : "");
         }
         goto out;
     }
