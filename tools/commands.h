@@ -7,4 +7,5 @@
     X(pull,    cmd_pull,    "download a model into the store (a catalog name, hf://OWNER/REPO/FILE or a URL)") \
     X(list,    cmd_list,    "list the models in the store: name, size, quant, path") \
     X(rm,      cmd_rm,      "remove a model from the store") \
+    X(config,  cmd_config,  "show the effective configuration (parley.yaml, PARLEY_* env, flags)") \
     X(version, cmd_version, "print the version and the CPU features parley detected")

@@ -90,7 +90,7 @@ typedef struct dl {
     bool                size_error;  /* remove the .part */
     int                 write_errno;
     /* progress */
-    uint64_t            t_last_cb, t_rate, rate_bytes;
+    uint64_t            t_start, t_last_cb, t_rate, rate_bytes;
     double              rate;
 } dl;
 
@@ -267,10 +267,17 @@ static void report(dl *d, bool finished) {
     uint64_t done = d->offset + d->written;
     if (!finished && now - d->t_last_cb < 100000000ull) return;
     d->t_last_cb = now;
-    if (now - d->t_rate >= 500000000ull || finished) {
+    if (now - d->t_start < 2000000000ull) {
+        /* the first seconds: the average since the attempt started */
+        double dt = (double)(now - d->t_start) / 1e9;
+        d->rate = dt > 0 ? (double)(done - d->offset) / dt : 0;
+        d->t_rate = now;
+        d->rate_bytes = done;
+    } else if (now - d->t_rate >= 500000000ull || finished) {
+        /* then a moving average over half-second samples, so the ETA follows the link */
         double dt = (double)(now - d->t_rate) / 1e9;
         double inst = dt > 0 ? (double)(done - d->rate_bytes) / dt : 0;
-        d->rate = d->rate > 0 ? 0.7 * d->rate + 0.3 * inst : inst;
+        d->rate = 0.7 * d->rate + 0.3 * inst;
         d->t_rate = now;
         d->rate_bytes = done;
     }
@@ -392,7 +399,7 @@ static attempt_result attempt(dl *d, pl_status *st) {
     d->write_errno = 0;
     d->status = 0;
     d->total = 0;
-    d->t_rate = pl_time_ns();
+    d->t_start = d->t_rate = pl_time_ns();
     d->rate_bytes = d->offset;
     d->rate = 0;
 
