@@ -314,6 +314,32 @@ static void test_cli_inspect_by_name(void **state) {
     run_free(&r);
 }
 
+/* `make run` (scripts/run.sh) when the model cannot be had: pull is tried,
+ * its error shown, then the paragraph on how to get a model, exit 1. */
+static void test_make_run_without_model(void **state) {
+    (void)state;
+    const char *src = getenv("PL_SOURCE_DIR");
+    if (!src) skip();
+    char build[512];
+    snprintf(build, sizeof build, "%s", bin);
+    *strrchr(build, '/') = '\0';
+    char cmd[2048], errf[300];
+    snprintf(errf, sizeof errf, "%s/run-err", tmpdir);
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && MODEL=hf://nobody/none/missing.gguf BUILD='%s' PARLEY_HOME='%s' PARLEY_HF_ENDPOINT='%s' "
+             "'%s/scripts/run.sh' >/dev/null 2>'%s' </dev/null",
+             tmpdir, build, store, endpoint, src, errf);
+    int st = system(cmd);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 1);
+    char *err = slurp(errf);
+    assert_non_null(strstr(err, "make run: model 'hf://nobody/none/missing.gguf' is not in the store; pulling it."));
+    assert_non_null(strstr(err, "HTTP 404"));
+    assert_non_null(strstr(err, "make run: no model."));
+    assert_non_null(strstr(err, "pull --list"));
+    free(err);
+}
+
 int test_store_cli_main(void) {
     bin = getenv("PL_BIN");
     if (!bin) {
@@ -333,6 +359,7 @@ int test_store_cli_main(void) {
         cmocka_unit_test(test_cli_errors),
         cmocka_unit_test(test_cli_interrupt),
         cmocka_unit_test(test_cli_inspect_by_name),
+        cmocka_unit_test(test_make_run_without_model),
     };
     int rc = cmocka_run_group_tests_name("store_cli", tests, NULL, NULL);
     hs_stop(hs);
