@@ -114,6 +114,15 @@ static void print_catalog(void) {
            PL_STORE_DEFAULT_MODEL);
 }
 
+char *pl_cli_model_path(pl_cli *cli, const char *spec) {
+    char *path = NULL;
+    if (pl_model_resolve(cli->ctx, spec, &path) != PL_OK) {
+        pl_cli_fail(cli, "%s", pl_ctx_last_error(cli->ctx));
+        return NULL;
+    }
+    return path;
+}
+
 int cmd_pull(pl_cli *cli, int argc, char **argv) {
     if (pl_cli_wants_help(argc, argv)) {
         printf("usage: parley pull [options] NAME | hf://OWNER/REPO/FILE | https://URL\n"

@@ -779,6 +779,8 @@ pl_status pl_store_pull(pl_store *s, const char *spec, const pl_pull_opts *opts,
     if (t.cat) {
         snprintf(m.quant, sizeof m.quant, "%s", t.cat->quant);
         snprintf(m.kind, sizeof m.kind, "%s", pl_model_kind_name(t.cat->kind));
+    } else if (strcmp(t.ext, ".gguf") == 0) {
+        pl_store_gguf_quant(s->ctx, t.path, m.quant, sizeof m.quant); /* so `list` need not open it */
     }
     m.size = size;
     st = pl_manifest_write(s, t.manifest, &m);

@@ -496,7 +496,7 @@ pl_status pl_store_remove(pl_store *s, const char *name) {
 
 /* ---- list ---- */
 
-static void quant_from_gguf(pl_ctx *ctx, const char *path, char *out, size_t cap) {
+void pl_store_gguf_quant(pl_ctx *ctx, const char *path, char *out, size_t cap) {
     pl_gguf *g = NULL;
     if (pl_gguf_open(ctx, path, &g) != PL_OK) {
         pl_ctx_clear_error(ctx);
@@ -567,7 +567,7 @@ pl_status pl_store_list(pl_store *s, pl_store_entry **out, size_t *n_out) {
         const pl_catalog_entry *c = pl_catalog_find(en->name);
         if (!en->quant[0] && c) copy_str(en->quant, sizeof en->quant, c->quant);
         if (!en->quant[0] && !partial && ends_with(path, ".gguf"))
-            quant_from_gguf(s->ctx, path, en->quant, sizeof en->quant);
+            pl_store_gguf_quant(s->ctx, path, en->quant, sizeof en->quant);
         n++;
     }
     closedir(d);

@@ -70,6 +70,11 @@ typedef struct pl_pull_target {
 pl_status pl_store_target(pl_store *s, const char *spec, const char *endpoint, const char *name_override,
                           pl_pull_target *t);
 
+/* The GGUF general.file_type name ("Q4_K_M") of a file into out; out is left
+ * unchanged when the file is not a readable GGUF or has no file type. Cost:
+ * opening and validating the file's header and tensor table (mmap). */
+void pl_store_gguf_quant(pl_ctx *ctx, const char *path, char *out, size_t cap);
+
 /* Lowercase hex of n bytes into out (2n+1 bytes). */
 void pl_hex(const unsigned char *b, size_t n, char *out);
 /* True for exactly n lowercase-or-uppercase hex digits. */
