@@ -615,15 +615,48 @@ static void sb_printf(sbuf *b, const char *fmt, ...) {
     }
 }
 
-/* A YAML double-quoted string. */
+/* Code point of the UTF-8 sequence at p (n bytes left) and its length; -1 when invalid. */
+static int32_t utf8_next(const unsigned char *p, size_t n, size_t *len) {
+    int32_t cp;
+    size_t need;
+    if (p[0] < 0x80) { *len = 1; return p[0]; }
+    if ((p[0] & 0xe0) == 0xc0) cp = p[0] & 0x1f, need = 2;
+    else if ((p[0] & 0xf0) == 0xe0) cp = p[0] & 0x0f, need = 3;
+    else if ((p[0] & 0xf8) == 0xf0) cp = p[0] & 0x07, need = 4;
+    else return -1;
+    if (n < need) return -1;
+    for (size_t i = 1; i < need; i++) {
+        if ((p[i] & 0xc0) != 0x80) return -1;
+        cp = (cp << 6) | (p[i] & 0x3f);
+    }
+    static const int32_t min_cp[5] = { 0, 0, 0x80, 0x800, 0x10000 };
+    if (cp < min_cp[need] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return -1;
+    *len = need;
+    return cp;
+}
+
+/* A YAML double-quoted string that reads back to the same bytes: escapes the
+ * quote and backslash, and every character YAML would not keep as is (C0 and
+ * C1 controls, DEL, the line breaks NEL/LS/PS that flow scalars fold, BOM,
+ * U+FFFE/FFFF). Bytes that are not UTF-8 (possible from env or flags only)
+ * come out as \xNN. */
 static void sb_quoted(sbuf *b, const char *s) {
     sb_printf(b, "\"");
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') sb_printf(b, "\\%c", *p);
-        else if (*p == '\n') sb_printf(b, "\\n");
-        else if (*p == '\t') sb_printf(b, "\\t");
-        else if (*p < 0x20 || *p == 0x7f) sb_printf(b, "\\x%02x", *p);
-        else sb_printf(b, "%c", *p);
+    const unsigned char *p = (const unsigned char *)s;
+    size_t n = strlen(s);
+    while (n > 0) {
+        size_t len = 1;
+        int32_t cp = utf8_next(p, n, &len);
+        if (cp < 0) sb_printf(b, "\\x%02x", p[0]);
+        else if (cp == '"' || cp == '\\') sb_printf(b, "\\%c", (char)cp);
+        else if (cp == '\n') sb_printf(b, "\\n");
+        else if (cp == '\t') sb_printf(b, "\\t");
+        else if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f)) sb_printf(b, "\\x%02x", (unsigned)cp);
+        else if (cp == 0x2028 || cp == 0x2029 || cp == 0xfeff || cp == 0xfffe || cp == 0xffff)
+            sb_printf(b, "\\u%04x", (unsigned)cp);
+        else sb_printf(b, "%.*s", (int)len, (const char *)p);
+        p += len;
+        n -= len;
     }
     sb_printf(b, "\"");
 }

@@ -255,6 +255,8 @@ static pl_status on_event(reader *r, state *s, yaml_event_t *e) {
             const char *v = (const char *)e->data.scalar.value;
             bool literal = e->data.scalar.style != YAML_PLAIN_SCALAR_STYLE || tag_is(e->data.scalar.tag, "str");
             bool is_null = scalar_is_null(e);
+            if (strlen(v) != e->data.scalar.length)
+                return fail(r, line, PL_ERR_FORMAT, "%s.%s: the value contains a NUL character", k->section, k->name);
             pl_status st = remember_anchor(r, e, e->data.scalar.anchor, v, literal, is_null);
             if (st != PL_OK) return st;
             return stage_value(r, line, v, literal, is_null);

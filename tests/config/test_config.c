@@ -491,6 +491,20 @@ static void test_print_round_trip(void **state) {
     assert_string_equal(pl_config_get(d)->llm.model, "we\"ird\\ \t name");
     pl_config_free(d);
     pl_free(NULL, text);
+    /* characters YAML would fold or refuse survive the round trip */
+    pl_config *e = fresh();
+    const char *odd = "speech:\n  voice: \"a\\x01b\\x7f\\u0085c\\u2028d\\ufeffe \\u00e9\\U0001F600\\x9f\"\n";
+    assert_int_equal(load(e, odd), PL_OK);
+    assert_string_equal(pl_config_get(e)->speech.voice,
+                        "a\x01" "b\x7f" "\xc2\x85" "c\xe2\x80\xa8" "d\xef\xbb\xbf" "e \xc3\xa9\xf0\x9f\x98\x80\xc2\x9f");
+    assert_int_equal(pl_config_format(e, &text), PL_OK);
+    pl_config *f2 = fresh();
+    assert_int_equal(pl_config_load_yaml(f2, "p.yaml", text, strlen(text)), PL_OK);
+    assert_string_equal(pl_config_get(f2)->speech.voice, pl_config_get(e)->speech.voice);
+    pl_free(NULL, text);
+    pl_config_free(f2);
+    pl_config_free(e);
+    expect_error("llm:\n  model: \"a\\0b\"\n", PL_ERR_FORMAT, "t.yaml:2: llm.model: the value contains a NUL character");
     char buf[64];
     pl_config_value_text(c, pl_config_key_find("llm.repeat_penalty"), buf, sizeof buf);
     assert_string_equal(buf, "1.0");
