@@ -1,0 +1,2 @@
+#include "test_tokenizer.h"
+int test_detok_group(void) { return 0; }

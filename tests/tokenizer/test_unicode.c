@@ -1,0 +1,2 @@
+#include "test_tokenizer.h"
+int test_unicode_group(void) { return 0; }
