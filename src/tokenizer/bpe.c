@@ -55,10 +55,9 @@ static inline void try_pair(const pl_tokenizer *t, const pl_bpe_sym *sy, pl_bpe_
                                    .rid = sy[r].id, .merged = merged });
 }
 
-pl_status pl_bpe_word(pl_tok_scratch *s, const char *word, size_t len, pl_tok_out *out) {
+static pl_status bpe_word_uncached(pl_tok_scratch *s, const char *word, size_t len, pl_tok_out *out) {
     const pl_tokenizer *t = s->tok;
     const uint8_t *w = (const uint8_t *)word;
-    if (len == 0) return PL_OK;
 
     if (t->ignore_merges && len > 1) {
         /* a word that is itself a token is emitted whole */
@@ -116,6 +115,34 @@ pl_status pl_bpe_word(pl_tok_scratch *s, const char *word, size_t len, pl_tok_ou
      * vocabulary) has nothing to emit; the reference drops it too. */
     for (int32_t i = 0; i >= 0; i = sy[i].next)
         if (sy[i].id != PL_TOKEN_NULL) pl_tok_out_push(out, sy[i].id);
+    return PL_OK;
+}
+
+pl_status pl_bpe_word(pl_tok_scratch *s, const char *word, size_t len, pl_tok_out *out) {
+    if (len == 0) return PL_OK;
+    if (len == 1) {
+        pl_token id = s->tok->byte_tok[(uint8_t)word[0]];
+        if (id != PL_TOKEN_NULL) pl_tok_out_push(out, id);
+        return PL_OK;
+    }
+    if (len > PL_WCACHE_MAXLEN) return bpe_word_uncached(s, word, len, out);
+    pl_wcache_slot *c = &s->wcache[pl_tok_hash(word, len) & (PL_WCACHE_SLOTS - 1)];
+    if (c->len == len && memcmp(c->bytes, word, len) == 0) {
+        for (int i = 0; i < c->n_ids; i++) pl_tok_out_push(out, c->ids[i]);
+        return PL_OK;
+    }
+    /* compute into a private buffer, then store and copy out */
+    pl_token ids[PL_WCACHE_MAXLEN];
+    pl_tok_out o = { .ids = ids, .cap = PL_WCACHE_MAXLEN, .n = 0 };
+    pl_status st = bpe_word_uncached(s, word, len, &o);
+    if (st != PL_OK) return st;
+    for (size_t i = 0; i < o.n; i++) pl_tok_out_push(out, ids[i]);
+    if (o.n <= PL_WCACHE_MAXIDS) {
+        c->len = (uint8_t)len;
+        c->n_ids = (uint8_t)o.n;
+        memcpy(c->bytes, word, len);
+        memcpy(c->ids, ids, o.n * sizeof *ids);
+    }
     return PL_OK;
 }
 

@@ -41,9 +41,10 @@ pl_status pl_tok_scratch_init(const pl_tokenizer *tok, pl_tok_scratch **out) {
     s->tok = tok;
     if (tok->type == PL_VOCAB_TYPE_BPE) {
         pl_status st = pl_regex_state_init(tok->ctx, &tok->regex, &s->rx);
-        if (st != PL_OK) {
-            pl_free(tok->ctx, s);
-            return st;
+        s->wcache = pl_calloc(tok->ctx, PL_WCACHE_SLOTS, sizeof *s->wcache);
+        if (st != PL_OK || !s->wcache) {
+            pl_tok_scratch_free(s);
+            return st != PL_OK ? st : PL_ERR_NOMEM;
         }
     }
     *out = s;
@@ -54,6 +55,7 @@ void pl_tok_scratch_free(pl_tok_scratch *s) {
     if (!s) return;
     pl_ctx *ctx = s->tok->ctx;
     pl_regex_state_free(&s->rx);
+    pl_free(ctx, s->wcache);
     pl_free(ctx, s->syms);
     pl_free(ctx, s->heap);
     pl_free(ctx, s->text);

@@ -63,32 +63,10 @@ static inline void try_pair(const pl_tokenizer *t, const char *text, const pl_sp
     heap_push(h, n, (pl_spm_pair){ .score = t->tokens[id].score, .left = l, .right = r, .size = size });
 }
 
-pl_status pl_spm_encode(pl_tok_scratch *s, const char *text, size_t len, bool prefix, pl_tok_out *out) {
+/* Merge one chunk of escaped text e[0..el) and emit its ids. */
+static pl_status spm_chunk(pl_tok_scratch *s, const char *e, size_t el, pl_tok_out *out) {
     const pl_tokenizer *t = s->tok;
-    if (len == 0 && !prefix) return PL_OK;
-
-    /* escape: each ' ' -> "▁" (3 bytes), plus the optional leading "▁" */
-    size_t need;
-    if (!pl_size_mul(len, 3, &need) || !pl_size_add(need, 3, &need) || need > UINT32_MAX)
-        return PL_ERR_OVERFLOW;
-    char *e = pl_scratch_grow(s, s->text, &s->text_cap, need);
-    if (!e) return PL_ERR_NOMEM;
-    s->text = e;
-    size_t el = 0;
-    static const char ws[3] = { (char)0xE2, (char)0x96, (char)0x81 };
-    if (prefix) {
-        memcpy(e, ws, 3);
-        el = 3;
-    }
-    for (size_t i = 0; i < len; i++) {
-        if (text[i] == ' ') {
-            memcpy(e + el, ws, 3);
-            el += 3;
-        } else {
-            e[el++] = text[i];
-        }
-    }
-
+    if (el == 0) return PL_OK;
     /* symbols: one per character */
     size_t need_s, need_h;
     if (!pl_size_mul(el, sizeof(pl_spm_sym), &need_s) || !pl_size_mul(el, 3 * sizeof(pl_spm_pair), &need_h))
@@ -136,4 +114,46 @@ pl_status pl_spm_encode(pl_tok_scratch *s, const char *text, size_t len, bool pr
         }
     }
     return PL_OK;
+}
+
+pl_status pl_spm_encode(pl_tok_scratch *s, const char *text, size_t len, bool prefix, pl_tok_out *out) {
+    const pl_tokenizer *t = s->tok;
+    if (len == 0 && !prefix) return PL_OK;
+
+    /* escape: each ' ' -> "▁" (3 bytes), plus the optional leading "▁" */
+    size_t need;
+    if (!pl_size_mul(len, 3, &need) || !pl_size_add(need, 3, &need) || need > UINT32_MAX)
+        return PL_ERR_OVERFLOW;
+    char *e = pl_scratch_grow(s, s->text, &s->text_cap, need);
+    if (!e) return PL_ERR_NOMEM;
+    s->text = e;
+    size_t el = 0;
+    static const char ws[3] = { (char)0xE2, (char)0x96, (char)0x81 };
+    if (prefix) {
+        memcpy(e, ws, 3);
+        el = 3;
+    }
+    for (size_t i = 0; i < len; i++) {
+        if (text[i] == ' ') {
+            memcpy(e + el, ws, 3);
+            el += 3;
+        } else {
+            e[el++] = text[i];
+        }
+    }
+
+    if (!t->spm_split_words) return spm_chunk(s, e, el, out);
+    /* No token has a "▁" right after another character, so no merge can
+     * cross the start of a "▁" run: merge word by word (same result, small
+     * heaps). */
+    size_t a = 0;
+    for (size_t i = 1; i + 3 <= el; i++) {
+        if (memcmp(e + i, ws, 3) != 0) continue;
+        if (i >= 3 && memcmp(e + i - 3, ws, 3) == 0) continue;
+        pl_status st = spm_chunk(s, e + a, i - a, out);
+        if (st != PL_OK) return st;
+        a = i;
+        i += 2;
+    }
+    return spm_chunk(s, e + a, el - a, out);
 }

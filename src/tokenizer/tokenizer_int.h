@@ -194,6 +194,9 @@ struct pl_tokenizer {
 
     pl_token       bos, eos, eot, eom, unk, pad;
     bool           add_bos, add_eos, add_space_prefix, ignore_merges;
+    /* SPM: no text token has a "▁" right after another character, so the
+     * text can be merged word by word */
+    bool           spm_split_words;
 
     pl_token      *eog;        /* ascending */
     size_t         n_eog;
@@ -296,9 +299,26 @@ typedef struct pl_frag {
     pl_token id;        /* PL_TOKEN_NULL: raw text */
 } pl_frag;
 
+/* Word cache (byte-level BPE): a direct-mapped table from a short word's
+ * bytes to its ids. Words follow a Zipf law, so most repeat; a hit skips the
+ * merges entirely. 4096 slots x 64 bytes = 256 KiB per scratch, allocated
+ * once; never shared between threads. */
+#define PL_WCACHE_SLOTS   4096
+#define PL_WCACHE_MAXLEN  22
+#define PL_WCACHE_MAXIDS  8
+
+typedef struct pl_wcache_slot {
+    uint8_t  len;                     /* 0: empty */
+    uint8_t  n_ids;
+    char     bytes[PL_WCACHE_MAXLEN];
+    pl_token ids[PL_WCACHE_MAXIDS];
+    uint64_t pad_;                    /* keep the slot at 64 bytes */
+} pl_wcache_slot;
+
 struct pl_tok_scratch {
     const pl_tokenizer *tok;
     pl_regex_state      rx;
+    pl_wcache_slot     *wcache;        /* BPE only */
 
     /* all capacities in bytes */
     void    *syms;   size_t syms_cap;

@@ -459,6 +459,20 @@ pl_status pl_tok_build(pl_ctx *ctx, const pl_tok_spec *sp, pl_tokenizer **out) {
     if (t->add_eos && t->eos == PL_TOKEN_NULL) t->add_eos = false;
 
     build_byte_tokens(t);
+    if (t->type == PL_VOCAB_TYPE_SPM) {
+        t->spm_split_words = true;
+        for (size_t i = 0; i < n && t->spm_split_words; i++) {
+            if (!pl_tok_is_text(t, (pl_token)i)) continue;
+            const char *s = t->blob + t->tokens[i].text_off;
+            size_t l = t->tokens[i].text_len;
+            for (size_t k = 1; k + 3 <= l; k++) {
+                if (memcmp(s + k, "\xE2\x96\x81", 3) != 0) continue;
+                if (k >= 3 && memcmp(s + k - 3, "\xE2\x96\x81", 3) == 0) continue;
+                t->spm_split_words = false;
+                break;
+            }
+        }
+    }
 
     /* pieces */
     for (size_t i = 0; i < n; i++) {
