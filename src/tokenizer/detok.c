@@ -15,10 +15,11 @@ pl_detok_params pl_detok_default_params(void) {
     return (pl_detok_params){ .render_special = false, .undo_space_prefix = true, .replace_invalid = false };
 }
 
-/* Tokens the encoder emits as their own fragment (after which SPM prefixes
- * the next text with a space). */
+/* Tokens the encoder emits as their own fragment, after which SPM prefixes
+ * the next text with a space. (UNKNOWN is left out: unk mostly comes from
+ * byte fallback inside text.) */
 static inline bool is_special_type(uint8_t ty) {
-    return ty == PL_TOKEN_TYPE_CONTROL || ty == PL_TOKEN_TYPE_USER_DEFINED || ty == PL_TOKEN_TYPE_UNKNOWN;
+    return ty == PL_TOKEN_TYPE_CONTROL || ty == PL_TOKEN_TYPE_USER_DEFINED;
 }
 
 /* The bytes a token contributes; updates the space-prefix state. */
