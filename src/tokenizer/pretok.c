@@ -250,6 +250,10 @@ pl_status pl_regex_set_compile(pl_ctx *ctx, pl_pretok row, pl_regex_set *rs) {
         pcre2_code *code = pcre2_compile((PCRE2_SPTR)pat, need, PCRE2_UTF | PCRE2_UCP | PCRE2_DOLLAR_ENDONLY,
                                          &err, &eoff, cctx);
         pl_free(ctx, pat);
+        if (!code && err == PCRE2_ERROR_HEAP_FAILED) {
+            st = pl_ctx_err(ctx, PL_ERR_NOMEM, "pre-tokenizer %s: out of memory compiling its regexes", d->name);
+            break;
+        }
         if (!code) {
             PCRE2_UCHAR msg[160];
             pcre2_get_error_message(err, msg, sizeof msg);

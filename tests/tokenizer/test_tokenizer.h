@@ -3,6 +3,7 @@
 #define PL_TEST_TOKENIZER_H
 
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
