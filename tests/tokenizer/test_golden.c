@@ -122,7 +122,7 @@ static void test_golden_spm(void **state) {
 static const char *const gen_pieces[] = {
     "Hello", " world", "the", " quick", "'s", "'LL", " I'm", "don't", "123", "4567890", " 42", "3.14",
     " ", "  ", "   ", "\t", "\n", "\r\n", "\n\n", " \n ", "\xC2\xA0", "\xE3\x80\x80", "\xE2\x80\x83",
-    "Gr\xC3\xBC\xC3\x9F" "e", "\xC3\xA9t\xC3\xA9", "e\xCC\x81", "a\xCC\x8A\xCC\x81",          /* combining marks */
+    ("Gr\xC3\xBC\xC3\x9F" "e"), "\xC3\xA9t\xC3\xA9", "e\xCC\x81", "a\xCC\x8A\xCC\x81",          /* combining marks */
     "\xD0\x9F\xD1\x80\xD0\xB8\xD0\xB2\xD0\xB5\xD1\x82",                                        /* Cyrillic */
     "\xCE\xB1\xCE\xB2\xCE\xB3",                                                                /* Greek */
     "\xD9\x85\xD8\xB1\xD8\xAD\xD8\xA8\xD8\xA7",                                                /* Arabic */

@@ -131,7 +131,7 @@ static size_t naive_bpe(const char *const *merges, size_t n_merges, const char *
         size_t best = SIZE_MAX, at = 0;
         for (size_t i = 0; i + 1 < n; i++) {
             char pair[130];
-            snprintf(pair, sizeof pair, "%s %s", syms[i], syms[i + 1]);
+            snprintf(pair, sizeof pair, "%.63s %.63s", syms[i], syms[i + 1]);
             for (size_t r = 0; r < n_merges && r < best; r++)
                 if (strcmp(merges[r], pair) == 0) {
                     best = r;
