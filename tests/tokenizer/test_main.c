@@ -87,6 +87,7 @@ int main(void) {
     failed += test_detok_group();
     failed += test_load_group();
     failed += test_golden_group();
+    failed += test_cmd_group();
     if (failed) return 1;
     return tt_shared_missing ? 77 : 0;
 }

@@ -22,6 +22,7 @@ int test_special_group(void);
 int test_detok_group(void);
 int test_load_group(void);
 int test_golden_group(void);
+int test_cmd_group(void);
 
 /* PL_SHARED_DIR/vocab/NAME when readable, else NULL (static buffer). */
 const char *tt_shared_vocab(const char *name);
