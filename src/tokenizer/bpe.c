@@ -49,10 +49,8 @@ static inline void try_pair(const pl_tokenizer *t, const pl_bpe_sym *sy, pl_bpe_
                             int32_t l, int32_t r) {
     if (l < 0 || r < 0) return;
     uint32_t rank;
-    pl_token merged;
-    if (!pl_tok_merge_find(t, sy[l].id, sy[r].id, &rank, &merged)) return;
-    heap_push(h, n, (pl_bpe_pair){ .rank = rank, .left = l, .right = r, .lid = sy[l].id,
-                                   .rid = sy[r].id, .merged = merged });
+    if (!pl_tok_merge_find(t, sy[l].id, sy[r].id, &rank)) return;
+    heap_push(h, n, (pl_bpe_pair){ .rank = rank, .left = l, .right = r, .lid = sy[l].id, .rid = sy[r].id });
 }
 
 static pl_status bpe_word_uncached(pl_tok_scratch *s, const char *word, size_t len, pl_tok_out *out) {
@@ -103,7 +101,7 @@ static pl_status bpe_word_uncached(pl_tok_scratch *s, const char *word, size_t l
         pl_bpe_pair p = heap_pop(h, &hn);
         pl_bpe_sym *L = &sy[p.left], *R = &sy[p.right];
         if (L->len == 0 || R->len == 0 || L->id != p.lid || R->id != p.rid) continue; /* stale */
-        L->id = p.merged;
+        L->id = t->merge_result[p.rank];
         L->len += R->len;
         R->len = 0;
         L->next = R->next;

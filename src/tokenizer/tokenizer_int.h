@@ -143,11 +143,12 @@ typedef struct pl_tok_entry {
     uint8_t  emit;      /* PL_EMIT_* */
 } pl_tok_entry;
 
-typedef struct pl_merge_slot {
-    uint64_t key;       /* (left id << 32) | right id; UINT64_MAX when empty */
-    uint32_t rank;
-    int32_t  merged;    /* id of the left+right token */
-} pl_merge_slot;
+/* Merge ranks: open addressing over pair keys (left id << 32 | right id,
+ * UINT64_MAX = empty) with the rank in a parallel array, so a probe touches
+ * 8 bytes per slot; the merged token comes from merge_result[rank]. A 2^20-bit
+ * filter over the pair hash answers most failed lookups (the common case at
+ * word boundaries) from 128 KiB instead of a probe into the table. */
+#define PL_MERGE_FILTER_BITS 20
 
 typedef struct pl_special {
     pl_token id;
@@ -168,8 +169,11 @@ struct pl_tokenizer {
     uint32_t      *text_slots;
     size_t         text_mask;
 
-    /* BPE merge ranks keyed by the pair of ids */
-    pl_merge_slot *merge_slots;
+    /* BPE merge ranks keyed by the pair of ids (see PL_MERGE_FILTER_BITS) */
+    uint64_t      *merge_keys;
+    uint32_t      *merge_ranks;
+    pl_token      *merge_result;  /* [n_merges]: the token rank r produces */
+    uint64_t      *merge_filter;  /* 2^PL_MERGE_FILTER_BITS bits */
     size_t         merge_mask;
     int32_t        n_merges;
 
@@ -240,21 +244,25 @@ static inline bool pl_tok_is_text(const pl_tokenizer *t, pl_token id) {
     return ty == PL_TOKEN_TYPE_NORMAL || ty == PL_TOKEN_TYPE_USER_DEFINED;
 }
 
-/* id of the pair's merge result and its rank; false when the pair never merges. */
-static inline bool pl_tok_merge_find(const pl_tokenizer *t, pl_token a, pl_token b, uint32_t *rank,
-                                     pl_token *merged) {
+static inline uint64_t pl_tok_pair_hash(uint64_t key) {
+    uint64_t h = key * 0x9E3779B97F4A7C15ull;
+    return h ^ (h >> 29);
+}
+
+/* Rank of the merge of pair (a, b); false when the pair never merges. */
+static inline bool pl_tok_merge_find(const pl_tokenizer *t, pl_token a, pl_token b, uint32_t *rank) {
     if (a < 0 || b < 0) return false;
     uint64_t key = ((uint64_t)(uint32_t)a << 32) | (uint32_t)b;
-    uint64_t h = key * 0x9E3779B97F4A7C15ull;
-    h ^= h >> 29;
+    uint64_t h = pl_tok_pair_hash(key);
+    uint64_t f = h >> (64 - PL_MERGE_FILTER_BITS);
+    if (!((t->merge_filter[f >> 6] >> (f & 63)) & 1)) return false;
     for (size_t i = (size_t)h & t->merge_mask;; i = (i + 1) & t->merge_mask) {
-        const pl_merge_slot *s = &t->merge_slots[i];
-        if (s->key == key) {
-            *rank = s->rank;
-            *merged = s->merged;
+        uint64_t k = t->merge_keys[i];
+        if (k == key) {
+            *rank = t->merge_ranks[i];
             return true;
         }
-        if (s->key == UINT64_MAX) return false;
+        if (k == UINT64_MAX) return false;
     }
 }
 
@@ -280,7 +288,7 @@ typedef struct pl_bpe_sym {
 typedef struct pl_bpe_pair {
     uint32_t rank;
     int32_t  left, right;
-    pl_token lid, rid, merged;
+    pl_token lid, rid;
 } pl_bpe_pair;
 
 typedef struct pl_spm_sym {

@@ -77,20 +77,33 @@ static void text_insert(pl_tokenizer *t, pl_token id) {
 }
 
 /* Insert a merge; a pair listed twice keeps its first (lowest) rank. */
-static void merge_insert(pl_tokenizer *t, pl_token a, pl_token b, uint32_t rank, pl_token merged) {
+static void merge_insert(pl_tokenizer *t, pl_token a, pl_token b, uint32_t rank) {
     uint64_t key = ((uint64_t)(uint32_t)a << 32) | (uint32_t)b;
-    uint64_t h = key * 0x9E3779B97F4A7C15ull;
-    h ^= h >> 29;
+    uint64_t h = pl_tok_pair_hash(key);
+    uint64_t f = h >> (64 - PL_MERGE_FILTER_BITS);
+    t->merge_filter[f >> 6] |= 1ull << (f & 63);
     for (size_t i = (size_t)h & t->merge_mask;; i = (i + 1) & t->merge_mask) {
-        pl_merge_slot *s = &t->merge_slots[i];
-        if (s->key == key) return;
-        if (s->key == UINT64_MAX) {
-            s->key = key;
-            s->rank = rank;
-            s->merged = merged;
+        if (t->merge_keys[i] == key) return;
+        if (t->merge_keys[i] == UINT64_MAX) {
+            t->merge_keys[i] = key;
+            t->merge_ranks[i] = rank;
             return;
         }
     }
+}
+
+/* Empty merge tables (SPM, or a BPE file with no merges). */
+static pl_status merge_alloc(pl_tokenizer *t, size_t cap, size_t n_merges) {
+    pl_ctx *ctx = t->ctx;
+    t->merge_keys = pl_malloc(ctx, cap * sizeof *t->merge_keys);
+    t->merge_ranks = pl_malloc(ctx, cap * sizeof *t->merge_ranks);
+    t->merge_result = pl_malloc(ctx, (n_merges ? n_merges : 1) * sizeof *t->merge_result);
+    t->merge_filter = pl_calloc(ctx, ((size_t)1 << PL_MERGE_FILTER_BITS) / 64, sizeof *t->merge_filter);
+    if (!t->merge_keys || !t->merge_ranks || !t->merge_result || !t->merge_filter)
+        return pl_ctx_err(ctx, PL_ERR_NOMEM, "tokenizer: out of memory for %zu merges", n_merges);
+    memset(t->merge_keys, 0xFF, cap * sizeof *t->merge_keys);
+    t->merge_mask = cap - 1;
+    return PL_OK;
 }
 
 /* ---- spec ---- */
@@ -194,10 +207,8 @@ static pl_status build_merges(pl_tokenizer *t, const pl_tok_spec *sp) {
     size_t cap;
     if (sp->n_merges < 0 || (uint64_t)sp->n_merges > INT32_MAX || !table_size((size_t)sp->n_merges, &cap))
         return pl_ctx_err(ctx, PL_ERR_FORMAT, "tokenizer.ggml.merges: bad count %lld", (long long)sp->n_merges);
-    t->merge_slots = pl_calloc(ctx, cap, sizeof *t->merge_slots);
-    if (!t->merge_slots) return pl_ctx_err(ctx, PL_ERR_NOMEM, "tokenizer: out of memory for %zu merges", cap);
-    for (size_t i = 0; i < cap; i++) t->merge_slots[i].key = UINT64_MAX;
-    t->merge_mask = cap - 1;
+    pl_status ast = merge_alloc(t, cap, (size_t)sp->n_merges);
+    if (ast != PL_OK) return ast;
     t->n_merges = (int32_t)sp->n_merges;
     char *cat = NULL;
     size_t cat_cap = 0;
@@ -233,7 +244,8 @@ static pl_status build_merges(pl_tokenizer *t, const pl_tok_spec *sp) {
                             (long long)m, (int)(s.len > 60 ? 60 : s.len), s.ptr, which);
             break;
         }
-        merge_insert(t, a, b, (uint32_t)m, ab);
+        t->merge_result[m] = ab;
+        merge_insert(t, a, b, (uint32_t)m);
     }
     pl_free(ctx, cat);
     return st;
@@ -448,9 +460,7 @@ pl_status pl_tok_build(pl_ctx *ctx, const pl_tok_spec *sp, pl_tokenizer **out) {
         t->add_bos = true;
         t->add_space_prefix = sp->add_space_prefix != 0;
         /* an empty merge table keeps the lookups uniform */
-        t->merge_slots = pl_malloc(ctx, sizeof *t->merge_slots);
-        if (!t->merge_slots) st = pl_ctx_err(ctx, PL_ERR_NOMEM, "tokenizer: out of memory");
-        else t->merge_slots[0].key = UINT64_MAX;
+        st = merge_alloc(t, 1, 0);
     }
     if (st != PL_OK) return build_fail(t, st);
     if (sp->add_bos >= 0) t->add_bos = sp->add_bos != 0;
@@ -541,7 +551,10 @@ void pl_tokenizer_free(pl_tokenizer *t) {
     pl_free(ctx, t->tokens);
     pl_free(ctx, t->blob);
     pl_free(ctx, t->text_slots);
-    pl_free(ctx, t->merge_slots);
+    pl_free(ctx, t->merge_keys);
+    pl_free(ctx, t->merge_ranks);
+    pl_free(ctx, t->merge_result);
+    pl_free(ctx, t->merge_filter);
     pl_free(ctx, t->specials);
     pl_free(ctx, t->sk_key);
     pl_free(ctx, t->sk_idx);
