@@ -53,6 +53,34 @@ static inline void try_pair(const pl_tokenizer *t, const pl_bpe_sym *sy, pl_bpe_
     heap_push(h, n, (pl_bpe_pair){ .rank = rank, .left = l, .right = r, .lid = sy[l].id, .rid = sy[r].id });
 }
 
+/* Short words: the current pairs' ranks in an array, rescanned for the
+ * minimum (leftmost on ties) after each merge: the same order as the heap,
+ * without its bookkeeping. O(n^2) for n <= SMALL_WORD bytes. */
+#define SMALL_WORD 32
+
+static void bpe_small(const pl_tokenizer *t, const uint8_t *w, size_t len, pl_tok_out *out) {
+    pl_token id[SMALL_WORD];
+    uint32_t rk[SMALL_WORD]; /* rk[i]: rank of pair (i, i+1), UINT32_MAX if none */
+    size_t n = len;
+    for (size_t i = 0; i < n; i++) id[i] = t->byte_tok[w[i]];
+    for (size_t i = 0; i + 1 < n; i++)
+        if (!pl_tok_merge_find(t, id[i], id[i + 1], &rk[i])) rk[i] = UINT32_MAX;
+    while (n > 1) {
+        size_t best = 0;
+        for (size_t i = 1; i + 1 < n; i++)
+            if (rk[i] < rk[best]) best = i;
+        if (rk[best] == UINT32_MAX) break;
+        id[best] = t->merge_result[rk[best]];
+        memmove(id + best + 1, id + best + 2, (n - best - 2) * sizeof id[0]);
+        memmove(rk + best + 1, rk + best + 2, (n - best - 2) * sizeof rk[0]);
+        n--;
+        if (best > 0 && !pl_tok_merge_find(t, id[best - 1], id[best], &rk[best - 1])) rk[best - 1] = UINT32_MAX;
+        if (best + 1 < n && !pl_tok_merge_find(t, id[best], id[best + 1], &rk[best])) rk[best] = UINT32_MAX;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (id[i] != PL_TOKEN_NULL) pl_tok_out_push(out, id[i]);
+}
+
 static pl_status bpe_word_uncached(pl_tok_scratch *s, const char *word, size_t len, pl_tok_out *out) {
     const pl_tokenizer *t = s->tok;
     const uint8_t *w = (const uint8_t *)word;
@@ -75,8 +103,8 @@ static pl_status bpe_word_uncached(pl_tok_scratch *s, const char *word, size_t l
             return PL_OK;
         }
     }
-    if (len == 1) {
-        if (t->byte_tok[w[0]] != PL_TOKEN_NULL) pl_tok_out_push(out, t->byte_tok[w[0]]);
+    if (len <= SMALL_WORD) {
+        bpe_small(t, w, len, out);
         return PL_OK;
     }
     if (len > INT32_MAX / 4) return PL_ERR_OVERFLOW;

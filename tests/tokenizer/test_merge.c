@@ -174,14 +174,15 @@ static void test_bpe_vs_naive(void **state) {
     pl_tok_scratch *s = NULL;
     assert_int_equal(pl_tok_scratch_init(t, &s), PL_OK);
     uint64_t seed = 77;
-    char word[40];
-    char syms[40][64];
-    pl_token ids[64];
+    char word[80];
+    char syms[80][64];
+    pl_token ids[96];
     for (int r = 0; r < 20000; r++) {
-        size_t len = 1 + tt_rand(&seed) % 30;
+        /* up to 32 bytes take the array path, longer ones the heap */
+        size_t len = 1 + tt_rand(&seed) % (r % 2 ? 32 : 72);
         for (size_t i = 0; i < len; i++) word[i] = "abcd"[tt_rand(&seed) % 4];
-        size_t nn = naive_bpe(merges, nm, word, len, syms, 40);
-        pl_tok_out o = { .ids = ids, .cap = 64, .n = 0 };
+        size_t nn = naive_bpe(merges, nm, word, len, syms, 80);
+        pl_tok_out o = { .ids = ids, .cap = 96, .n = 0 };
         assert_int_equal(pl_bpe_word(s, word, len, &o), PL_OK);
         assert_int_equal(o.n, nn);
         for (size_t i = 0; i < nn; i++) assert_int_equal(ids[i], id_of(t, syms[i]));
