@@ -151,25 +151,7 @@ pl_status pl_bpe_word(pl_tok_scratch *s, const char *word, size_t len, pl_tok_ou
         if (id != PL_TOKEN_NULL) pl_tok_out_push(out, id);
         return PL_OK;
     }
-    if (len > PL_WCACHE_MAXLEN) return bpe_word_uncached(s, word, len, out);
-    pl_wcache_slot *c = &s->wcache[pl_tok_hash(word, len) & (PL_WCACHE_SLOTS - 1)];
-    if (c->len == len && memcmp(c->bytes, word, len) == 0) {
-        for (int i = 0; i < c->n_ids; i++) pl_tok_out_push(out, c->ids[i]);
-        return PL_OK;
-    }
-    /* compute into a private buffer, then store and copy out */
-    pl_token ids[PL_WCACHE_MAXLEN];
-    pl_tok_out o = { .ids = ids, .cap = PL_WCACHE_MAXLEN, .n = 0 };
-    pl_status st = bpe_word_uncached(s, word, len, &o);
-    if (st != PL_OK) return st;
-    for (size_t i = 0; i < o.n; i++) pl_tok_out_push(out, ids[i]);
-    if (o.n <= PL_WCACHE_MAXIDS) {
-        c->len = (uint8_t)len;
-        c->n_ids = (uint8_t)o.n;
-        memcpy(c->bytes, word, len);
-        memcpy(c->ids, ids, o.n * sizeof *ids);
-    }
-    return PL_OK;
+    return pl_wcache_encode(s, word, len, bpe_word_uncached, out);
 }
 
 static pl_status on_word(void *ud, const char *w, size_t len) {

@@ -39,13 +39,12 @@ pl_status pl_tok_scratch_init(const pl_tokenizer *tok, pl_tok_scratch **out) {
     pl_tok_scratch *s = pl_calloc(tok->ctx, 1, sizeof *s);
     if (!s) return PL_ERR_NOMEM;
     s->tok = tok;
-    if (tok->type == PL_VOCAB_TYPE_BPE) {
-        pl_status st = pl_regex_state_init(tok->ctx, &tok->regex, &s->rx);
-        s->wcache = pl_calloc(tok->ctx, PL_WCACHE_SLOTS, sizeof *s->wcache);
-        if (st != PL_OK || !s->wcache) {
-            pl_tok_scratch_free(s);
-            return st != PL_OK ? st : PL_ERR_NOMEM;
-        }
+    pl_status st = PL_OK;
+    if (tok->type == PL_VOCAB_TYPE_BPE) st = pl_regex_state_init(tok->ctx, &tok->regex, &s->rx);
+    s->wcache = pl_calloc(tok->ctx, PL_WCACHE_SLOTS, sizeof *s->wcache);
+    if (st != PL_OK || !s->wcache) {
+        pl_tok_scratch_free(s);
+        return st != PL_OK ? st : PL_ERR_NOMEM;
     }
     *out = s;
     return PL_OK;
@@ -65,6 +64,30 @@ void pl_tok_scratch_free(pl_tok_scratch *s) {
     pl_free(ctx, s->frags2);
     pl_free(ctx, s->seen);
     pl_free(ctx, s);
+}
+
+pl_status pl_wcache_encode(pl_tok_scratch *s, const char *w, size_t len, pl_word_encode_fn fn, pl_tok_out *out) {
+    if (len > PL_WCACHE_MAXLEN) return fn(s, w, len, out);
+    pl_wcache_slot *c = &s->wcache[pl_tok_hash(w, len) & (PL_WCACHE_SLOTS - 1)];
+    if (c->len == len && memcmp(c->bytes, w, len) == 0) {
+        for (int i = 0; i < c->n_ids; i++) pl_tok_out_push(out, c->ids[i]);
+        return PL_OK;
+    }
+    /* compute into a private buffer (a word of n bytes gives at most n ids),
+     * then copy out and remember it when it fits a slot */
+    pl_token ids[PL_WCACHE_MAXLEN];
+    pl_tok_out o = { .ids = ids, .cap = PL_WCACHE_MAXLEN, .n = 0 };
+    pl_status st = fn(s, w, len, &o);
+    if (st != PL_OK) return st;
+    if (o.n > o.cap) return PL_ERR_INTERNAL;
+    for (size_t i = 0; i < o.n; i++) pl_tok_out_push(out, ids[i]);
+    if (o.n <= PL_WCACHE_MAXIDS) {
+        c->len = (uint8_t)len;
+        c->n_ids = (uint8_t)o.n;
+        memcpy(c->bytes, w, len);
+        memcpy(c->ids, ids, o.n * sizeof *ids);
+    }
+    return PL_OK;
 }
 
 static inline bool bit(const uint8_t *set, uint32_t i) { return (set[i >> 3] >> (i & 7)) & 1; }

@@ -145,15 +145,15 @@ pl_status pl_spm_encode(pl_tok_scratch *s, const char *text, size_t len, bool pr
     if (!t->spm_split_words) return spm_chunk(s, e, el, out);
     /* No token has a "▁" right after another character, so no merge can
      * cross the start of a "▁" run: merge word by word (same result, small
-     * heaps). */
+     * heaps, and repeated words come from the word cache). */
     size_t a = 0;
     for (size_t i = 1; i + 3 <= el; i++) {
         if (memcmp(e + i, ws, 3) != 0) continue;
         if (i >= 3 && memcmp(e + i - 3, ws, 3) == 0) continue;
-        pl_status st = spm_chunk(s, e + a, i - a, out);
+        pl_status st = pl_wcache_encode(s, e + a, i - a, spm_chunk, out);
         if (st != PL_OK) return st;
         a = i;
         i += 2;
     }
-    return spm_chunk(s, e + a, el - a, out);
+    return pl_wcache_encode(s, e + a, el - a, spm_chunk, out);
 }

@@ -307,7 +307,7 @@ typedef struct pl_frag {
     pl_token id;        /* PL_TOKEN_NULL: raw text */
 } pl_frag;
 
-/* Word cache (byte-level BPE): a direct-mapped table from a short word's
+/* Word cache: a direct-mapped table from a short word's
  * bytes to its ids. Words follow a Zipf law, so most repeat; a hit skips the
  * merges entirely. 4096 slots x 64 bytes = 256 KiB per scratch, allocated
  * once; never shared between threads. */
@@ -326,7 +326,7 @@ typedef struct pl_wcache_slot {
 struct pl_tok_scratch {
     const pl_tokenizer *tok;
     pl_regex_state      rx;
-    pl_wcache_slot     *wcache;        /* BPE only */
+    pl_wcache_slot     *wcache;
 
     /* all capacities in bytes */
     void    *syms;   size_t syms_cap;
@@ -348,6 +348,12 @@ struct pl_tok_scratch {
  * returns the (possibly moved) buffer and updates *cap, or NULL with p still
  * valid when memory runs out. Capacity doubles, so growth is amortized. */
 void *pl_scratch_grow(pl_tok_scratch *s, void *p, size_t *cap, size_t need);
+
+/* Encode one word through the scratch's word cache: a hit copies the
+ * remembered ids; a miss runs fn and remembers the result. The word's bytes
+ * are the whole key, so fn must be a pure function of them. */
+typedef pl_status (*pl_word_encode_fn)(pl_tok_scratch *s, const char *w, size_t len, pl_tok_out *out);
+pl_status pl_wcache_encode(pl_tok_scratch *s, const char *w, size_t len, pl_word_encode_fn fn, pl_tok_out *out);
 
 /* spm.c: tokenize one raw fragment; prefix adds the leading "▁". */
 pl_status pl_spm_encode(pl_tok_scratch *s, const char *text, size_t len, bool prefix, pl_tok_out *out);
