@@ -165,8 +165,9 @@ struct pl_tokenizer {
     size_t         blob_len;
     size_t         max_piece;
 
-    /* text -> id, open addressing; slots hold id + 1 (0 = empty) */
-    uint32_t      *text_slots;
+    /* text -> id, open addressing; a slot holds the upper half of the text's
+     * hash and id + 1 (0 = empty) */
+    uint64_t      *text_slots;
     size_t         text_mask;
 
     /* BPE merge ranks keyed by the pair of ids (see PL_MERGE_FILTER_BITS) */

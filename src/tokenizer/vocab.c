@@ -47,13 +47,18 @@ static bool table_size(size_t n, size_t *out) {
     return true;
 }
 
+/* Slots hold (hash >> 32) << 32 | (id + 1); 0 is empty. The stored hash
+ * half answers most mismatches without touching the token's entry and text. */
 pl_token pl_tokenizer_find(const pl_tokenizer *t, const char *text, size_t len) {
     if (!t || (!text && len)) return PL_TOKEN_NULL;
-    for (size_t i = (size_t)pl_tok_hash(text, len) & t->text_mask;; i = (i + 1) & t->text_mask) {
-        uint32_t v = t->text_slots[i];
+    uint64_t h = pl_tok_hash(text, len), tag = h >> 32;
+    for (size_t i = (size_t)h & t->text_mask;; i = (i + 1) & t->text_mask) {
+        uint64_t v = t->text_slots[i];
         if (v == 0) return PL_TOKEN_NULL;
-        const pl_tok_entry *e = &t->tokens[v - 1];
-        if (e->text_len == len && memcmp(t->blob + e->text_off, text, len) == 0) return (pl_token)(v - 1);
+        if ((v >> 32) != tag) continue;
+        uint32_t id = (uint32_t)v - 1;
+        const pl_tok_entry *e = &t->tokens[id];
+        if (e->text_len == len && memcmp(t->blob + e->text_off, text, len) == 0) return (pl_token)id;
     }
 }
 
@@ -62,15 +67,18 @@ pl_token pl_tokenizer_find(const pl_tokenizer *t, const char *text, size_t len) 
 static void text_insert(pl_tokenizer *t, pl_token id) {
     const pl_tok_entry *e = &t->tokens[id];
     const char *s = t->blob + e->text_off;
-    for (size_t i = (size_t)pl_tok_hash(s, e->text_len) & t->text_mask;; i = (i + 1) & t->text_mask) {
-        uint32_t v = t->text_slots[i];
+    uint64_t h = pl_tok_hash(s, e->text_len), tag = h >> 32;
+    uint64_t nv = (tag << 32) | ((uint64_t)(uint32_t)id + 1);
+    for (size_t i = (size_t)h & t->text_mask;; i = (i + 1) & t->text_mask) {
+        uint64_t v = t->text_slots[i];
         if (v == 0) {
-            t->text_slots[i] = (uint32_t)id + 1;
+            t->text_slots[i] = nv;
             return;
         }
-        const pl_tok_entry *o = &t->tokens[v - 1];
+        if ((v >> 32) != tag) continue;
+        const pl_tok_entry *o = &t->tokens[(uint32_t)v - 1];
         if (o->text_len == e->text_len && memcmp(t->blob + o->text_off, s, e->text_len) == 0) {
-            t->text_slots[i] = (uint32_t)id + 1;
+            t->text_slots[i] = nv;
             return;
         }
     }
