@@ -76,8 +76,9 @@ typedef struct pl_tokenizer pl_tokenizer;
  * disagree, a merge naming a token that is not in the vocabulary, ...) gives
  * PL_ERR_FORMAT with a one-line message in pl_ctx_last_error(ctx). An unknown
  * tokenizer.ggml.pre logs a warning and uses the gpt-2 rules. Cost: O(vocab +
- * merges) time, about 3x the vocabulary's text plus 40 bytes per token and 32
- * per merge of memory. The ctx must outlive the tokenizer. */
+ * merges) time; memory about twice the vocabulary's text plus 40 bytes per
+ * token, 28 per merge and 136 KiB (gpt-2: about 5 MB). The
+ * ctx must outlive the tokenizer. */
 pl_status pl_tokenizer_load(pl_ctx *ctx, const pl_gguf *g, pl_tokenizer **out);
 /* Open path, load, close. */
 pl_status pl_tokenizer_load_file(pl_ctx *ctx, const char *path, pl_tokenizer **out);
@@ -128,7 +129,9 @@ typedef struct pl_encode_params {
 
 pl_encode_params pl_encode_default_params(void);
 
-/* Reusable per-thread working memory for pl_tokenizer_encode(). */
+/* Reusable per-thread working memory for pl_tokenizer_encode(): a 256 KiB
+ * cache of recently seen words (most words repeat, and a hit skips the
+ * merges) plus buffers that grow to the largest input seen. */
 typedef struct pl_tok_scratch pl_tok_scratch;
 
 pl_status pl_tok_scratch_init(const pl_tokenizer *tok, pl_tok_scratch **out);

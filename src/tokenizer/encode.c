@@ -32,7 +32,9 @@ void *pl_scratch_grow(pl_tok_scratch *s, void *p, size_t *cap, size_t need) {
     return np;
 }
 
-pl_status pl_tok_scratch_init(const pl_tokenizer *tok, pl_tok_scratch **out) {
+/* with_cache false: a one-call scratch, where the word cache would cost more
+ * to allocate than it saves. */
+static pl_status scratch_new(const pl_tokenizer *tok, bool with_cache, pl_tok_scratch **out) {
     if (!out) return PL_ERR_INVALID_ARG;
     *out = NULL;
     if (!tok) return PL_ERR_INVALID_ARG;
@@ -41,13 +43,17 @@ pl_status pl_tok_scratch_init(const pl_tokenizer *tok, pl_tok_scratch **out) {
     s->tok = tok;
     pl_status st = PL_OK;
     if (tok->type == PL_VOCAB_TYPE_BPE) st = pl_regex_state_init(tok->ctx, &tok->regex, &s->rx);
-    s->wcache = pl_calloc(tok->ctx, PL_WCACHE_SLOTS, sizeof *s->wcache);
-    if (st != PL_OK || !s->wcache) {
+    if (with_cache) s->wcache = pl_calloc(tok->ctx, PL_WCACHE_SLOTS, sizeof *s->wcache);
+    if (st != PL_OK || (with_cache && !s->wcache)) {
         pl_tok_scratch_free(s);
         return st != PL_OK ? st : PL_ERR_NOMEM;
     }
     *out = s;
     return PL_OK;
+}
+
+pl_status pl_tok_scratch_init(const pl_tokenizer *tok, pl_tok_scratch **out) {
+    return scratch_new(tok, true, out);
 }
 
 void pl_tok_scratch_free(pl_tok_scratch *s) {
@@ -67,7 +73,7 @@ void pl_tok_scratch_free(pl_tok_scratch *s) {
 }
 
 pl_status pl_wcache_encode(pl_tok_scratch *s, const char *w, size_t len, pl_word_encode_fn fn, pl_tok_out *out) {
-    if (len > PL_WCACHE_MAXLEN) return fn(s, w, len, out);
+    if (len > PL_WCACHE_MAXLEN || !s->wcache) return fn(s, w, len, out);
     pl_wcache_slot *c = &s->wcache[pl_tok_hash(w, len) & (PL_WCACHE_SLOTS - 1)];
     if (c->len == len && memcmp(c->bytes, w, len) == 0) {
         for (int i = 0; i < c->n_ids; i++) pl_tok_out_push(out, c->ids[i]);
@@ -231,7 +237,7 @@ pl_status pl_tokenizer_encode(const pl_tokenizer *tok, pl_tok_scratch *scratch, 
     pl_encode_params p = params ? *params : pl_encode_default_params();
     pl_tok_scratch *s = scratch;
     if (!s) {
-        pl_status st = pl_tok_scratch_init(tok, &s);
+        pl_status st = scratch_new(tok, false, &s);
         if (st != PL_OK) return st;
     }
     pl_tok_out o = { .ids = out, .cap = cap, .n = 0 };
