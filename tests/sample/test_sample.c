@@ -536,22 +536,14 @@ static void test_params(void **state) {
     assert_string_equal(pl_sampler_step_name(PL_SAMPLER_STEP_COUNT), "unknown");
 }
 
-/* Counting allocator: the per-token path must not allocate. */
-static long n_alloc_calls;
-static void *count_alloc(void *ud, void *ptr, size_t size) {
-    (void)ud;
-    if (size == 0) {
-        free(ptr);
-        return NULL;
-    }
-    n_alloc_calls++;
-    return realloc(ptr, size);
-}
-
+/* The per-token path must not allocate: count with the tracking allocator. */
 static void test_no_alloc_per_token(void **state) {
     (void)state;
+    pl_alloc_tracker tr;
+    pl_alloc_tracker_reset(&tr);
     pl_ctx_params cp = pl_ctx_default_params();
-    cp.alloc = count_alloc;
+    cp.alloc = pl_track_alloc;
+    cp.alloc_ud = &tr;
     pl_ctx *c2;
     assert_int_equal(pl_ctx_init(&c2, &cp), PL_OK);
     enum { NV = 32000 };
@@ -564,15 +556,31 @@ static void test_no_alloc_per_token(void **state) {
     p.top_k = 0;
     pl_sampler *s;
     assert_int_equal(pl_sampler_init(c2, &p, NV, &s), PL_OK);
-    long before = n_alloc_calls;
+    int64_t before = tr.n_calls;
     for (int i = 0; i < 100; i++) {
         int32_t t = pl_sampler_sample(s, l);
         assert_true(t >= 0);
         assert_int_equal(pl_sampler_accept(s, t), PL_OK);
     }
-    assert_int_equal(n_alloc_calls, before);
+    assert_int_equal(tr.n_calls, before);
     pl_sampler_free(s);
     pl_ctx_free(c2);
+    assert_int_equal(tr.in_use, 0);
+
+    /* Every allocation failure at init is reported, and nothing leaks. */
+    for (int64_t k = 1;; k++) {
+        pl_alloc_tracker_reset(&tr);
+        assert_int_equal(pl_ctx_init(&c2, &cp), PL_OK);
+        tr.fail_at = tr.n_calls + 1 + (k - 1);
+        s = NULL;
+        pl_status st = pl_sampler_init(c2, &p, NV, &s);
+        pl_sampler_free(s);
+        pl_ctx_free(c2);
+        assert_int_equal(tr.in_use, 0);
+        if (st == PL_OK) break;
+        assert_int_equal(st, PL_ERR_NOMEM);
+        assert_true(k < 20);
+    }
     free(l);
 }
 
