@@ -157,8 +157,7 @@ static double cand_softmax(pl_sampler *s, bool normalize) {
     return sum;
 }
 
-/* Hoare-style partition of a[0 .. n) (n >= 3) around a median-of-three
- * pivot: returns m with a[0 .. m) greater than a[m] (the pivot) and a[m+1 .. n)
+/* Lomuto partition of a[0 .. n) (n >= 3) around a median-of-three pivot: returns m with a[0 .. m) greater than a[m] (the pivot) and a[m+1 .. n)
  * less. The order (logit, then lower id first) is total, so no two elements
  * compare equal and the split matches what a full sort would give. */
 static size_t cand_partition(cand *a, size_t n) {
