@@ -309,6 +309,15 @@ static void test_cli_inspect_by_name(void **state) {
     r = run("list");
     assert_non_null(strstr(r.out, "F16"));
     run_free(&r);
+    /* the same ids by name as by path */
+    run_result by_path = run("tokenize --ids -m '%s/tiny-model.gguf' 'hello world'", store);
+    r = run("tokenize --ids -m tiny-model 'hello world'");
+    assert_int_equal(by_path.code, 0);
+    assert_int_equal(r.code, 0);
+    assert_true(strlen(r.out) > 1);
+    assert_string_equal(r.out, by_path.out);
+    run_free(&r);
+    run_free(&by_path);
     r = run("inspect no-such-model");
     assert_int_equal(r.code, 1);
     run_free(&r);
