@@ -252,7 +252,7 @@ static void test_cli_interrupt(void **state) {
         _exit(127);
     }
     struct stat st;
-    for (int i = 0; i < 300 && !(stat(part, &st) == 0 && st.st_size == 16); i++) {
+    for (int i = 0; i < 1000 && !(stat(part, &st) == 0 && st.st_size == 16); i++) {
         struct timespec ts = { 0, 10000000 };
         nanosleep(&ts, NULL);
     }
