@@ -261,7 +261,7 @@ static bool ev_slice(rt *r, const node *e, frame *f, jv *out) {
     if (!ev(r, e->a, f, &obj)) return false;
     if (obj.t == JT_UNDEF) return rt_undef_err(r, e, &obj);
     int64_t start, step, count;
-    if (obj.t == JT_LIST) {
+    if (obj.t == JT_LIST && !jv_is_gen(&obj)) {
         const jlist *l = obj.u.l;
         if (!slice_bounds(r, e, f, (int64_t)l->n, &start, &step, &count)) return false;
         jlist *nl = jl_new(r, (size_t)count);
@@ -303,11 +303,8 @@ static bool ev_slice(rt *r, const node *e, frame *f, jv *out) {
         *out = jv_str(d, k);
         return true;
     }
-    /* jinja's getitem falls back to undefined for anything else */
-    int64_t dummy_s, dummy_p, dummy_c;
-    if (!slice_bounds(r, e, f, 0, &dummy_s, &dummy_p, &dummy_c)) return false;
-    *out = jv_undef();
-    return true;
+    /* slices bypass jinja's forgiving getitem: anything else is a TypeError */
+    return rt_err(r, e, PL_ERR_FORMAT, "'%s' object is not subscriptable", jv_type_name(&obj));
 }
 
 static bool arith_err(rt *r, const node *at, const char *op, const jv *a, const jv *b) {
@@ -363,7 +360,7 @@ bool tmpl_binop(rt *r, const node *at, int op, const jv *a, const jv *b, jv *out
             *out = jv_str(d, n);
             return true;
         }
-        if (a->t == JT_LIST && b->t == JT_LIST && (a->flags & LIST_TUPLE) == (b->flags & LIST_TUPLE)) {
+        if (a->t == JT_LIST && b->t == JT_LIST && a->flags == b->flags && !jv_is_gen(a)) {
             jlist *l = jl_new(r, a->u.l->n + b->u.l->n);
             if (!l) return false;
             if (a->u.l->n) memcpy(l->v, a->u.l->v, a->u.l->n * sizeof(jv));
@@ -385,8 +382,10 @@ bool tmpl_binop(rt *r, const node *at, int op, const jv *a, const jv *b, jv *out
             *out = jv_int(z);
             return true;
         }
-        if ((a->t == JT_STR || a->t == JT_LIST) && (b->t == JT_INT || b->t == JT_BOOL)) return repeat(r, at, a, num_i(b), out);
-        if ((b->t == JT_STR || b->t == JT_LIST) && (a->t == JT_INT || a->t == JT_BOOL)) return repeat(r, at, b, num_i(a), out);
+        if ((a->t == JT_STR || (a->t == JT_LIST && !jv_is_gen(a))) && (b->t == JT_INT || b->t == JT_BOOL))
+            return repeat(r, at, a, num_i(b), out);
+        if ((b->t == JT_STR || (b->t == JT_LIST && !jv_is_gen(b))) && (a->t == JT_INT || a->t == JT_BOOL))
+            return repeat(r, at, b, num_i(a), out);
         return arith_err(r, at, "*", a, b);
     case OP_DIV:
         if (!nums) return arith_err(r, at, "/", a, b);
@@ -396,11 +395,12 @@ bool tmpl_binop(rt *r, const node *at, int op, const jv *a, const jv *b, jv *out
     case OP_FLOORDIV:
     case OP_MOD:
         if (!nums) {
-            if (op == OP_MOD && a->t == JT_STR) {
-                tcall c = { .pos = b, .npos = 1 };
-                if (b->t == JT_LIST && (b->flags & LIST_TUPLE)) c = (tcall){ .pos = b->u.l->v, .npos = b->u.l->n };
-                r->at = at;
-                return tmpl_call_filter(r, tmpl_filter_find(TSTR_LIT("format")), a, &c, out);
+            if (op == OP_MOD && a->t == JT_STR) { /* printf-style formatting */
+                if (b->t == JT_LIST && (b->flags & LIST_TUPLE))
+                    return tmpl_percent_format(r, a->u.s, b->u.l->v, b->u.l->n, false, out);
+                /* a non-tuple with __getitem__ (list, dict, Undefined) may go unused */
+                bool mapping = (b->t == JT_LIST && !jv_is_gen(b)) || b->t == JT_DICT || b->t == JT_UNDEF;
+                return tmpl_percent_format(r, a->u.s, b, 1, mapping, out);
             }
             return arith_err(r, at, op == OP_MOD ? "%" : "//", a, b);
         }
@@ -551,14 +551,23 @@ bool tmpl_contains(rt *r, const node *at, const jv *hay, const jv *needle, bool 
         return true;
     case JT_LIST:
     case JT_DICT: {
+        if (hay->t == JT_LIST && hay->u.l->err) return rt_err(r, at, PL_ERR_FORMAT, "%s", hay->u.l->err);
+        if (hay->t == JT_DICT && ((needle->t == JT_LIST && !(needle->flags & (LIST_TUPLE | LIST_GEN))) || needle->t == JT_DICT))
+            return rt_err(r, at, PL_ERR_FORMAT, "unhashable type: '%s'", jv_type_name(needle));
+        size_t start = hay->t == JT_LIST ? hay->u.l->pos : 0;
         const jv *items = hay->t == JT_LIST ? hay->u.l->v : hay->u.d->k;
         size_t n = hay->t == JT_LIST ? hay->u.l->n : hay->u.d->n;
         if (!rt_step(r, n)) return false;
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = start; i < n; i++) {
             bool eq;
             if (!jv_eq(r, &items[i], needle, &eq)) return false;
-            if (eq) { *out = true; return true; }
+            if (eq) {
+                if (jv_is_gen(hay)) hay->u.l->pos = i + 1; /* `in` consumes a generator up to the match */
+                *out = true;
+                return true;
+            }
         }
+        if (jv_is_gen(hay)) hay->u.l->pos = n;
         return true;
     }
     case JT_UNDEF: return true; /* iterating an undefined yields nothing */
@@ -845,11 +854,8 @@ static bool ex_for(rt *r, const node *s, frame *f) {
     }
     jloop *lp = rt_alloc(r, sizeof *lp);
     if (!lp) return false;
-    jv outer_loop;
-    int depth0 = 0;
-    if (r->t->sym_loop != SYM_NONE && lookup(r, f, r->t->sym_loop, &outer_loop) && outer_loop.t == JT_LOOP)
-        depth0 = outer_loop.u.loop->depth0 + 1;
-    *lp = (jloop){ .items = items, .n = n, .i = 0, .depth0 = depth0 };
+    /* loop.depth counts recursive loop() calls, which are unsupported: always 1 */
+    *lp = (jloop){ .items = items, .n = n, .i = 0, .depth0 = 0 };
     for (size_t i = 0; i < n; i++) {
         if (!rt_step(r, 1)) return false;
         lf->n = 0;

@@ -50,7 +50,7 @@ typedef enum jt {
     JT_INT,
     JT_FLOAT,
     JT_STR,
-    JT_LIST,   /* flags: LIST_TUPLE renders as a tuple */
+    JT_LIST,   /* flags: LIST_TUPLE renders as a tuple; LIST_GEN is a one-shot generator */
     JT_DICT,
     JT_NS,     /* namespace(): mutable attributes */
     JT_LOOP,   /* the `loop` object of a for */
@@ -60,7 +60,7 @@ typedef enum jt {
     JT_COUNT
 } jt;
 
-enum { UNDEF_ATTR = 1, LIST_TUPLE = 1 };
+enum { UNDEF_ATTR = 1, LIST_TUPLE = 1, LIST_GEN = 2 };
 
 typedef struct jlist jlist;
 typedef struct jdict jdict;
@@ -87,7 +87,14 @@ typedef struct jv {
     } u;
 } jv;
 
-struct jlist { size_t n; jv *v; };
+/* A generator (what jinja's map/select/... return) is a list with LIST_GEN:
+ * always true, no len(), no indexing, and iterating consumes it (pos). */
+struct jlist {
+    size_t      n;
+    jv         *v;
+    size_t      pos; /* generators: items already consumed */
+    const char *err; /* generators: the error iterating raises (jinja's filters are lazy) */
+};
 struct jdict { size_t n; jv *k; jv *v; };            /* insertion order kept */
 struct jns   { size_t n, cap; tstr *k; jv *v; };
 struct jloop { const jv *items; size_t n, i; int depth0; };
@@ -110,6 +117,7 @@ static inline jv jv_int(int64_t i) { jv v = { .t = JT_INT, .u.i = i }; return v;
 static inline jv jv_float(double f) { jv v = { .t = JT_FLOAT, .u.f = f }; return v; }
 static inline jv jv_str(const char *p, size_t n) { jv v = { .t = JT_STR, .u.s = { p, n } }; return v; }
 static inline bool jv_is_num(const jv *v) { return v->t == JT_INT || v->t == JT_FLOAT || v->t == JT_BOOL; }
+static inline bool jv_is_gen(const jv *v) { return v->t == JT_LIST && (v->flags & LIST_GEN); }
 
 /* ---- tokens ---- */
 
@@ -348,7 +356,15 @@ bool tmpl_getattr(rt *r, const jv *obj, tstr name, jv *out);
 bool tmpl_getitem(rt *r, const jv *obj, const jv *key, jv *out);
 
 /* Bind a call's arguments to named parameters the way a Python signature
- * would; has[i] tells which were given. Errors on unknown/extra arguments. */
+ * would; has[i] tells which were given. Errors on unknown/extra arguments.
+ * TMPL_BIND("fname", "p1", "p2") declares jv a[2] and bool h[2] from `c`. */
+#define TMPL_BIND(fname, ...)                                                              \
+    static const char *const params_[] = { __VA_ARGS__ };                                  \
+    enum { NP_ = sizeof params_ / sizeof params_[0] };                                     \
+    jv a[NP_];                                                                             \
+    bool h[NP_];                                                                           \
+    if (!tmpl_bind(r, fname, c, params_, NP_, a, h)) return false
+
 bool tmpl_bind(rt *r, const char *fname, const tcall *c, const char *const *params, size_t np, jv *vals,
                bool *has);
 /* Case mapping over a string. mode: 0 lower, 1 upper, 2 capitalize,
@@ -357,6 +373,30 @@ bool tmpl_map_case(rt *r, tstr s, int mode, jv *out);
 /* Python str methods by name (template_strings.c). */
 bool tmpl_str_method(rt *r, tstr name, const jv *self, const tcall *c, jv *out);
 bool tmpl_binop(rt *r, const node *at, int op, const jv *a, const jv *b, jv *out);
+/* Python's fmt % args (a subset of printf conversions). `mapping` is set when
+ * the right operand was a list or dict: then unused arguments are no error. */
+bool tmpl_percent_format(rt *r, tstr fmt, const jv *args, size_t nargs, bool mapping, jv *out);
+/* A 2-tuple (key, value) */
+jv tmpl_pair(rt *r, jv a, jv b);
+
+static inline bool tmpl_no_args(rt *r, const char *fname, const tcall *c) {
+    if (c->npos || c->nkw) return rt_err(r, NULL, PL_ERR_FORMAT, "%s() takes no arguments", fname);
+    return true;
+}
+static inline bool tmpl_want_str(rt *r, const char *fname, const jv *v, tstr *out) {
+    *out = (tstr){ "", 0 };
+    if (v->t == JT_STR) { *out = v->u.s; return true; }
+    if (v->t == JT_UNDEF) return rt_undef_err(r, NULL, v);
+    return rt_err(r, NULL, PL_ERR_FORMAT, "%s: expected a string, got '%s'", fname, jv_type_name(v));
+}
+static inline bool tmpl_want_int(rt *r, const char *fname, const jv *v, int64_t *out) {
+    *out = 0;
+    if (v->t == JT_INT || v->t == JT_BOOL) { *out = v->t == JT_BOOL ? v->u.b : v->u.i; return true; }
+    if (v->t == JT_UNDEF) return rt_undef_err(r, NULL, v);
+    return rt_err(r, NULL, PL_ERR_FORMAT, "%s: expected an integer, got '%s'", fname, jv_type_name(v));
+}
+static inline jv jv_list(jlist *l, bool tuple) { return (jv){ .t = JT_LIST, .flags = tuple ? LIST_TUPLE : 0, .u.l = l }; }
+static inline jv jv_gen(jlist *l) { return (jv){ .t = JT_LIST, .flags = LIST_GEN, .u.l = l }; }
 bool tmpl_contains(rt *r, const node *at, const jv *hay, const jv *needle, bool *out);
 
 /* ---- evaluator (template_eval.c) ---- */

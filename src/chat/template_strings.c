@@ -4,18 +4,13 @@
  * code points, as in Python; the bytes are UTF-8.
  */
 #include <ctype.h>
+#include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "template_int.h"
-
-#define BIND(fname, ...)                                                                   \
-    static const char *const params_[] = { __VA_ARGS__ };                                  \
-    enum { NP_ = sizeof params_ / sizeof params_[0] };                                     \
-    jv a[NP_];                                                                             \
-    bool h[NP_];                                                                           \
-    if (!tmpl_bind(r, fname, c, params_, NP_, a, h)) return false
 
 static bool arg_str(rt *r, const char *fname, const jv *v, tstr *out) {
     if (v->t == JT_STR) { *out = v->u.s; return true; }
@@ -59,7 +54,7 @@ static bool sub_range(rt *r, tstr s, const jv *start, bool hs, const jv *end, bo
 }
 
 static bool affix(rt *r, tstr s, const tcall *c, bool ends, jv *out) {
-    BIND(ends ? "endswith" : "startswith", "prefix", "start", "end");
+    TMPL_BIND(ends ? "endswith" : "startswith", "prefix", "start", "end");
     tstr sub;
     size_t cp0;
     if (!h[0]) return rt_err(r, NULL, PL_ERR_FORMAT, "startswith/endswith need an argument");
@@ -98,11 +93,13 @@ static bool push_piece(rt *r, jv **items, size_t *n, size_t *cap, tstr piece) {
 static jv list_of(jv *items, size_t n, jlist *l) {
     l->n = n;
     l->v = items;
+    l->pos = 0;
+    l->err = NULL;
     return (jv){ .t = JT_LIST, .u.l = l };
 }
 
 static bool split(rt *r, tstr s, const tcall *c, bool from_right, jv *out) {
-    BIND(from_right ? "rsplit" : "split", "sep", "maxsplit");
+    TMPL_BIND(from_right ? "rsplit" : "split", "sep", "maxsplit");
     int64_t maxsplit = -1;
     if (h[1] && !arg_int(r, "split", &a[1], &maxsplit)) return false;
     if (!rt_step(r, s.n / 1024)) return false;
@@ -196,7 +193,7 @@ static size_t line_break_at(const char *p, size_t n, size_t i) {
 }
 
 static bool splitlines(rt *r, tstr s, const tcall *c, jv *out) {
-    BIND("splitlines", "keepends");
+    TMPL_BIND("splitlines", "keepends");
     bool keep = h[0] && jv_truthy(&a[0]);
     jv *items = NULL;
     size_t n = 0, cap = 0;
@@ -214,7 +211,7 @@ static bool splitlines(rt *r, tstr s, const tcall *c, jv *out) {
 }
 
 static bool replace(rt *r, tstr s, const tcall *c, jv *out) {
-    BIND("replace", "old", "new", "count");
+    TMPL_BIND("replace", "old", "new", "count");
     tstr old, nw;
     int64_t count = -1;
     if (!h[0] || !h[1]) return rt_err(r, NULL, PL_ERR_FORMAT, "replace expected at least 2 arguments");
@@ -253,7 +250,7 @@ static bool replace(rt *r, tstr s, const tcall *c, jv *out) {
 }
 
 static bool find(rt *r, tstr s, const tcall *c, bool rev, bool must, jv *out) {
-    BIND(rev ? "rfind" : "find", "sub", "start", "end");
+    TMPL_BIND(rev ? "rfind" : "find", "sub", "start", "end");
     tstr sub, hay;
     size_t cp0;
     if (!h[0]) return rt_err(r, NULL, PL_ERR_FORMAT, "find expected at least 1 argument");
@@ -269,7 +266,7 @@ static bool find(rt *r, tstr s, const tcall *c, bool rev, bool must, jv *out) {
 }
 
 static bool count(rt *r, tstr s, const tcall *c, jv *out) {
-    BIND("count", "sub", "start", "end");
+    TMPL_BIND("count", "sub", "start", "end");
     tstr sub, hay;
     size_t cp0;
     if (!h[0]) return rt_err(r, NULL, PL_ERR_FORMAT, "count expected at least 1 argument");
@@ -287,7 +284,7 @@ static bool count(rt *r, tstr s, const tcall *c, jv *out) {
 }
 
 static bool join(rt *r, tstr s, const tcall *c, jv *out) {
-    BIND("join", "iterable");
+    TMPL_BIND("join", "iterable");
     const jv *items;
     size_t n;
     if (!h[0]) return rt_err(r, NULL, PL_ERR_FORMAT, "join() takes exactly one argument");
@@ -359,7 +356,7 @@ static bool format(rt *r, tstr s, const tcall *c, jv *out) {
 }
 
 static bool pad(rt *r, tstr s, const tcall *c, int how, jv *out) { /* 0 center, 1 ljust, 2 rjust, 3 zfill */
-    BIND(how == 3 ? "zfill" : "center", "width", "fillchar");
+    TMPL_BIND(how == 3 ? "zfill" : "center", "width", "fillchar");
     int64_t width;
     if (!h[0]) return rt_err(r, NULL, PL_ERR_FORMAT, "missing width");
     if (!arg_int(r, "width", &a[0], &width)) return false;
@@ -391,7 +388,7 @@ static bool pad(rt *r, tstr s, const tcall *c, int how, jv *out) { /* 0 center, 
 }
 
 static bool partition(rt *r, tstr s, const tcall *c, bool rev, jv *out) {
-    BIND(rev ? "rpartition" : "partition", "sep");
+    TMPL_BIND(rev ? "rpartition" : "partition", "sep");
     tstr sep;
     if (!h[0] || !arg_str(r, "partition", &a[0], &sep)) return h[0] ? false : rt_err(r, NULL, PL_ERR_FORMAT, "missing sep");
     if (sep.n == 0) return rt_err(r, NULL, PL_ERR_FORMAT, "empty separator");
@@ -439,7 +436,7 @@ static bool char_class(tstr s, int kind) {
     return kind < 4 ? true : kind == 6 ? cased && title_ok : cased;
 }
 
-static bool no_args(rt *r, tstr name, const tcall *c) {
+static bool str_no_args(rt *r, tstr name, const tcall *c) {
     if (c->npos || c->nkw) return rt_err(r, NULL, PL_ERR_FORMAT, "%.*s() takes no arguments", (int)name.n, name.p);
     return true;
 }
@@ -453,7 +450,7 @@ bool tmpl_str_method(rt *r, tstr name, const jv *self, const tcall *c, jv *out) 
     if (IS("rsplit")) return split(r, s, c, true, out);
     if (IS("splitlines")) return splitlines(r, s, c, out);
     if (IS("strip") || IS("lstrip") || IS("rstrip")) {
-        BIND("strip", "chars");
+        TMPL_BIND("strip", "chars");
         tstr chars;
         bool hc = h[0] && a[0].t != JT_NONE;
         if (hc && !arg_str(r, "strip", &a[0], &chars)) return false;
@@ -461,11 +458,11 @@ bool tmpl_str_method(rt *r, tstr name, const jv *self, const tcall *c, jv *out) 
         *out = jv_str(t.p, t.n);
         return true;
     }
-    if (IS("upper")) return no_args(r, name, c) && tmpl_map_case(r, s, 1, out);
-    if (IS("lower") || IS("casefold")) return no_args(r, name, c) && tmpl_map_case(r, s, 0, out);
-    if (IS("capitalize")) return no_args(r, name, c) && tmpl_map_case(r, s, 2, out);
-    if (IS("title")) return no_args(r, name, c) && tmpl_map_case(r, s, 4, out);
-    if (IS("swapcase")) return no_args(r, name, c) && tmpl_map_case(r, s, 5, out);
+    if (IS("upper")) return str_no_args(r, name, c) && tmpl_map_case(r, s, 1, out);
+    if (IS("lower") || IS("casefold")) return str_no_args(r, name, c) && tmpl_map_case(r, s, 0, out);
+    if (IS("capitalize")) return str_no_args(r, name, c) && tmpl_map_case(r, s, 2, out);
+    if (IS("title")) return str_no_args(r, name, c) && tmpl_map_case(r, s, 4, out);
+    if (IS("swapcase")) return str_no_args(r, name, c) && tmpl_map_case(r, s, 5, out);
     if (IS("replace")) return replace(r, s, c, out);
     if (IS("find")) return find(r, s, c, false, false, out);
     if (IS("rfind")) return find(r, s, c, true, false, out);
@@ -481,7 +478,7 @@ bool tmpl_str_method(rt *r, tstr name, const jv *self, const tcall *c, jv *out) 
     if (IS("partition")) return partition(r, s, c, false, out);
     if (IS("rpartition")) return partition(r, s, c, true, out);
     if (IS("removeprefix") || IS("removesuffix")) {
-        BIND("removeprefix", "affix");
+        TMPL_BIND("removeprefix", "affix");
         tstr x;
         if (!h[0] || !arg_str(r, "removeprefix", &a[0], &x)) return h[0] ? false : rt_err(r, NULL, PL_ERR_FORMAT, "missing argument");
         bool pre = IS("removeprefix");
@@ -491,7 +488,7 @@ bool tmpl_str_method(rt *r, tstr name, const jv *self, const tcall *c, jv *out) 
         return true;
     }
     if (IS("expandtabs")) {
-        BIND("expandtabs", "tabsize");
+        TMPL_BIND("expandtabs", "tabsize");
         int64_t ts = 8;
         if (h[0] && !arg_int(r, "expandtabs", &a[0], &ts)) return false;
         if (ts < 0) ts = 0;
@@ -517,15 +514,152 @@ bool tmpl_str_method(rt *r, tstr name, const jv *self, const tcall *c, jv *out) 
     static const char *const classes[] = { "isdigit", "isalpha", "isalnum", "isspace", "isupper", "islower", "istitle" };
     for (int k = 0; k < 7; k++)
         if (IS(classes[k])) {
-            if (!no_args(r, name, c)) return false;
+            if (!str_no_args(r, name, c)) return false;
             *out = jv_bool(char_class(s, k));
             return true;
         }
     if (IS("isnumeric") || IS("isdecimal")) {
-        if (!no_args(r, name, c)) return false;
+        if (!str_no_args(r, name, c)) return false;
         *out = jv_bool(char_class(s, 0));
         return true;
     }
 #undef IS
     return rt_err(r, NULL, PL_ERR_FORMAT, "'str object' has no attribute '%.*s'", (int)name.n, name.p);
+}
+
+/* ---- printf-style formatting: "%s" % x and the format filter ---- */
+
+static void pad_out(sbuf *b, const char *p, size_t n, size_t width, bool left, char fill) {
+    size_t len = u8_len(p, n);
+    if (!left && fill == '0' && n && (p[0] == '-' || p[0] == '+' || p[0] == ' ')) { /* sign before zeros */
+        sb_putc(b, p[0]);
+        p++;
+        n--;
+        width = width ? width - 1 : 0;
+        len--;
+    }
+    if (!left)
+        for (size_t i = len; i < width; i++) sb_putc(b, fill);
+    sb_put(b, p, n);
+    if (left)
+        for (size_t i = len; i < width; i++) sb_putc(b, ' ');
+}
+
+bool tmpl_percent_format(rt *r, tstr fmt, const jv *args, size_t nargs, bool mapping, jv *out) {
+    sbuf b;
+    sb_init(&b, r);
+    size_t ai = 0;
+    bool used_key = false;
+    for (size_t i = 0; i < fmt.n; i++) {
+        if (fmt.p[i] != '%') {
+            size_t j = i;
+            while (j < fmt.n && fmt.p[j] != '%') j++;
+            sb_put(&b, fmt.p + i, j - i);
+            i = j - 1;
+            continue;
+        }
+        if (++i >= fmt.n) return rt_err(r, NULL, PL_ERR_FORMAT, "incomplete format");
+        const jv *x = NULL;
+        if (fmt.p[i] == '(') { /* %(key)s */
+            size_t j = i + 1;
+            while (j < fmt.n && fmt.p[j] != ')') j++;
+            if (j >= fmt.n) return rt_err(r, NULL, PL_ERR_FORMAT, "incomplete format key");
+            if (nargs != 1 || args[0].t != JT_DICT) return rt_err(r, NULL, PL_ERR_FORMAT, "format requires a mapping");
+            jv found;
+            if (!jd_getc(args[0].u.d, (tstr){ fmt.p + i + 1, j - i - 1 }, &found))
+                return rt_err(r, NULL, PL_ERR_FORMAT, "format: no key '%.*s'", (int)(j - i - 1), fmt.p + i + 1);
+            x = rt_alloc(r, sizeof(jv));
+            if (!x) return false;
+            *(jv *)x = found;
+            used_key = true;
+            i = j + 1;
+            if (i >= fmt.n) return rt_err(r, NULL, PL_ERR_FORMAT, "incomplete format");
+        }
+        bool left = false, plus = false, space = false, zero = false, alt = false;
+        for (; i < fmt.n && strchr("-+ 0#", fmt.p[i]) && fmt.p[i]; i++) {
+            char f = fmt.p[i];
+            left |= f == '-';
+            plus |= f == '+';
+            space |= f == ' ';
+            zero |= f == '0';
+            alt |= f == '#';
+        }
+        size_t width = 0;
+        int prec = -1;
+        while (i < fmt.n && isdigit((unsigned char)fmt.p[i])) {
+            width = width * 10 + (size_t)(fmt.p[i++] - '0');
+            if (width > 4096) return rt_err(r, NULL, PL_ERR_RANGE, "format width too large");
+        }
+        if (i < fmt.n && fmt.p[i] == '.') {
+            prec = 0;
+            for (i++; i < fmt.n && isdigit((unsigned char)fmt.p[i]); i++) {
+                prec = prec * 10 + (fmt.p[i] - '0');
+                if (prec > 200) return rt_err(r, NULL, PL_ERR_RANGE, "format precision too large");
+            }
+        }
+        if (i < fmt.n && strchr("hlL", fmt.p[i]) && fmt.p[i]) i++; /* length modifiers are ignored */
+        if (i >= fmt.n) return rt_err(r, NULL, PL_ERR_FORMAT, "incomplete format");
+        char conv = fmt.p[i];
+        if (conv == '%') {
+            sb_putc(&b, '%');
+            continue;
+        }
+        if (!x) {
+            if (ai >= nargs) return rt_err(r, NULL, PL_ERR_FORMAT, "not enough arguments for format string");
+            x = &args[ai++];
+        }
+        char num[400], spec[32];
+        if (conv == 's' || conv == 'r' || conv == 'a') {
+            sbuf sb2;
+            sb_init(&sb2, r);
+            if (!jv_write(r, &sb2, x, conv != 's')) return false;
+            size_t n = sb2.n;
+            if (prec >= 0) n = u8_offset(sb2.p ? sb2.p : "", sb2.n, (size_t)prec);
+            pad_out(&b, sb2.p ? sb2.p : "", n, width, left, ' ');
+            continue;
+        }
+        if (conv == 'c') {
+            char u[4];
+            size_t m;
+            if (x->t == JT_STR && u8_len(x->u.s.p, x->u.s.n) == 1) pad_out(&b, x->u.s.p, x->u.s.n, width, left, ' ');
+            else if ((x->t == JT_INT || x->t == JT_BOOL) && x->u.i >= 0 && x->u.i <= 0x10FFFF)
+                m = u8_encode((uint32_t)(x->t == JT_BOOL ? x->u.b : x->u.i), u), pad_out(&b, u, m, width, left, ' ');
+            else return rt_err(r, NULL, PL_ERR_FORMAT, "%%c requires int or char");
+            continue;
+        }
+        if (!jv_is_num(x)) {
+            if (x->t == JT_UNDEF) return rt_undef_err(r, NULL, x);
+            return rt_err(r, NULL, PL_ERR_FORMAT, "%%%c format: a real number is required, not %s", conv, jv_type_name(x));
+        }
+        size_t k = 0;
+        spec[k++] = '%';
+        if (plus) spec[k++] = '+';
+        if (space) spec[k++] = ' ';
+        if (alt) spec[k++] = '#';
+        if (strchr("diuxXo", conv) && conv) {
+            int64_t iv;
+            if (x->t == JT_FLOAT) {
+                if (!isfinite(x->u.f) || fabs(x->u.f) >= 9.2e18)
+                    return rt_err(r, NULL, PL_ERR_RANGE, "cannot convert float to integer");
+                iv = (int64_t)x->u.f;
+            } else {
+                iv = x->t == JT_BOOL ? x->u.b : x->u.i;
+            }
+            if (prec >= 0) k += (size_t)snprintf(spec + k, sizeof spec - k, ".%d", prec);
+            const char *pri = conv == 'x' ? PRIx64 : conv == 'X' ? PRIX64 : conv == 'o' ? PRIo64 : PRId64;
+            snprintf(spec + k, sizeof spec - k, "%s", pri);
+            snprintf(num, sizeof num, spec, iv);
+        } else if (strchr("feEFgG", conv) && conv) {
+            double d = x->t == JT_FLOAT ? x->u.f : (double)(x->t == JT_BOOL ? x->u.b : x->u.i);
+            k += (size_t)snprintf(spec + k, sizeof spec - k, ".%d%c", prec >= 0 ? prec : 6, conv);
+            snprintf(num, sizeof num, spec, d);
+        } else {
+            return rt_err(r, NULL, PL_ERR_FORMAT, "unsupported format character '%c'", conv);
+        }
+        pad_out(&b, num, strlen(num), width, left, zero && !left ? '0' : ' ');
+    }
+    if (ai < nargs && !mapping && !used_key)
+        return rt_err(r, NULL, PL_ERR_FORMAT, "not all arguments converted during string formatting");
+    *out = sb_value(&b);
+    return b.ok;
 }

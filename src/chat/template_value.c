@@ -198,7 +198,7 @@ const char *jv_type_name(const jv *v) {
     case JT_INT: return "int";
     case JT_FLOAT: return "float";
     case JT_STR: return "str";
-    case JT_LIST: return v->flags & LIST_TUPLE ? "tuple" : "list";
+    case JT_LIST: return v->flags & LIST_GEN ? "generator" : v->flags & LIST_TUPLE ? "tuple" : "list";
     case JT_DICT: return "dict";
     case JT_NS: return "Namespace";
     case JT_LOOP: return "LoopContext";
@@ -218,7 +218,7 @@ bool jv_truthy(const jv *v) {
     case JT_INT: return v->u.i != 0;
     case JT_FLOAT: return v->u.f != 0.0;
     case JT_STR: return v->u.s.n > 0;
-    case JT_LIST: return v->u.l->n > 0;
+    case JT_LIST: return (v->flags & LIST_GEN) || v->u.l->n > 0;
     case JT_DICT: return v->u.d->n > 0;
     default: return true;
     }
@@ -230,9 +230,19 @@ jlist *jl_new(rt *r, size_t n) {
     jlist *l = rt_alloc(r, sizeof *l);
     if (!l) return NULL;
     l->n = n;
+    l->pos = 0;
+    l->err = NULL;
     l->v = n ? rt_alloc_n(r, n, sizeof(jv)) : NULL;
     if (n && !l->v) return NULL;
     return l;
+}
+
+jv tmpl_pair(rt *r, jv a, jv b) {
+    jlist *l = jl_new(r, 2);
+    if (!l) return jv_undef();
+    l->v[0] = a;
+    l->v[1] = b;
+    return jv_list(l, true);
 }
 
 jdict *jd_new(rt *r, size_t cap) {
@@ -313,8 +323,10 @@ bool jv_iter(rt *r, const jv *v, const jv **items, size_t *n) {
         *n = 0;
         return true;
     case JT_LIST:
-        *items = v->u.l->v;
-        *n = v->u.l->n;
+        if (v->u.l->err) return rt_err(r, NULL, PL_ERR_FORMAT, "%s", v->u.l->err);
+        *items = v->u.l->v + v->u.l->pos;
+        *n = v->u.l->n - v->u.l->pos;
+        if (v->flags & LIST_GEN) v->u.l->pos = v->u.l->n; /* consumed */
         return true;
     case JT_DICT:
         *items = v->u.d->k;
@@ -363,6 +375,7 @@ static bool eq_rec(rt *r, const jv *a, const jv *b, bool *out, int depth) {
     case JT_NONE: *out = true; return true;
     case JT_STR: *out = tstr_eq(a->u.s, b->u.s); return true;
     case JT_LIST: {
+        if ((a->flags & LIST_GEN) || (b->flags & LIST_GEN)) { *out = a->u.l == b->u.l; return true; }
         if ((a->flags & LIST_TUPLE) != (b->flags & LIST_TUPLE) || a->u.l->n != b->u.l->n) return true;
         for (size_t i = 0; i < a->u.l->n; i++) {
             bool e;
@@ -422,7 +435,7 @@ static bool cmp_rec(rt *r, const jv *a, const jv *b, int *out, int depth) {
         *out = c < 0 ? -1 : c > 0 ? 1 : a->u.s.n < b->u.s.n ? -1 : a->u.s.n > b->u.s.n;
         return true;
     }
-    if (a->t == JT_LIST && b->t == JT_LIST && (a->flags & LIST_TUPLE) == (b->flags & LIST_TUPLE)) {
+    if (a->t == JT_LIST && b->t == JT_LIST && a->flags == b->flags && !(a->flags & LIST_GEN)) {
         size_t m = a->u.l->n < b->u.l->n ? a->u.l->n : b->u.l->n;
         for (size_t i = 0; i < m; i++) {
             bool e;
@@ -544,6 +557,10 @@ static bool str_rec(rt *r, sbuf *b, const jv *v, bool repr, int depth) {
         else sb_put(b, v->u.s.p, v->u.s.n);
         return true;
     case JT_LIST: {
+        if (v->flags & LIST_GEN) {
+            sb_puts(b, "<generator object>");
+            return true;
+        }
         bool tup = v->flags & LIST_TUPLE;
         sb_putc(b, tup ? '(' : '[');
         for (size_t i = 0; i < v->u.l->n; i++) {
@@ -686,6 +703,7 @@ static bool json_rec(rt *r, sbuf *b, const jv *v, const json_opts *o, int level)
     case JT_STR: json_str(b, v->u.s, o->ensure_ascii); return true;
     case JT_LIST: {
         const jlist *l = v->u.l;
+        if (v->flags & LIST_GEN) break;
         if (l->n == 0) { sb_puts(b, "[]"); return true; }
         sb_putc(b, '[');
         for (size_t i = 0; i < l->n; i++) {
@@ -724,8 +742,9 @@ static bool json_rec(rt *r, sbuf *b, const jv *v, const json_opts *o, int level)
         return b->ok;
     }
     default:
-        return rt_err(r, NULL, PL_ERR_FORMAT, "Object of type %s is not JSON serializable", jv_type_name(v));
+        break;
     }
+    return rt_err(r, NULL, PL_ERR_FORMAT, "Object of type %s is not JSON serializable", jv_type_name(v));
 }
 
 bool jv_json(rt *r, sbuf *b, const jv *v, const json_opts *o) {
