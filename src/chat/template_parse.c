@@ -392,6 +392,8 @@ static node *parse_postfix(parser *P, node *x) {
         } else if (is_op(at, OP_LPAREN)) {
             node *c = mk(P, E_CALL, at);
             if (!c) return NULL;
+            c->line = x->line; /* a call is reported where its callee starts */
+            c->col = x->col;
             c->a = x;
             if (!parse_args(P, c)) return NULL;
             x = c;
