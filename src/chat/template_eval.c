@@ -334,7 +334,7 @@ static bool repeat(rt *r, const node *at, const jv *seq, int64_t times, jv *out)
         return rt_err(r, at, PL_ERR_RANGE, "list repetition too large");
     jlist *l = jl_new(r, total);
     if (!l) return false;
-    for (int64_t i = 0; i < times; i++) memcpy(l->v + (size_t)i * seq->u.l->n, seq->u.l->v, seq->u.l->n * sizeof(jv));
+    for (int64_t i = 0; i < times && seq->u.l->n; i++) memcpy(l->v + (size_t)i * seq->u.l->n, seq->u.l->v, seq->u.l->n * sizeof(jv));
     *out = (jv){ .t = JT_LIST, .flags = seq->flags, .u.l = l };
     return true;
 }

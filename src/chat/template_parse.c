@@ -375,6 +375,12 @@ static node *parse_postfix(parser *P, node *x) {
                 key = args.v[0];
                 nv_drop(P, &args);
             } else {
+                for (size_t k = 0; k < args.n; k++)
+                    if (args.v[k]->kind == E_SLICE) {
+                        nv_drop(P, &args);
+                        pfail(P, at, PL_ERR_UNSUPPORTED, "a slice inside a tuple subscript is not supported");
+                        return NULL;
+                    }
                 key = mk(P, E_TUPLE, at);
                 if (!key) { nv_drop(P, &args); return NULL; }
                 key->list = nv_done(P, &args, &key->n);

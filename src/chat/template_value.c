@@ -324,7 +324,7 @@ bool jv_iter(rt *r, const jv *v, const jv **items, size_t *n) {
         return true;
     case JT_LIST:
         if (v->u.l->err) return rt_err(r, NULL, PL_ERR_FORMAT, "%s", v->u.l->err);
-        *items = v->u.l->v + v->u.l->pos;
+        *items = v->u.l->v ? v->u.l->v + v->u.l->pos : NULL;
         *n = v->u.l->n - v->u.l->pos;
         if (v->flags & LIST_GEN) v->u.l->pos = v->u.l->n; /* consumed */
         return true;
