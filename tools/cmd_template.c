@@ -30,8 +30,8 @@ static const char usage_text[] =
     "stdin) and print exactly the prompt on stdout.\n"
     "\n"
     "options:\n"
-    "  -m, --model FILE          use the GGUF's tokenizer.chat_template (chatml when it has none),\n"
-    "                            and its BOS/EOS token text unless given\n"
+    "  -m, --model FILE          use the GGUF's tokenizer.chat_template (chatml when it has none;\n"
+    "                            --file/--name override it) and its BOS/EOS token text\n"
     "  --file FILE               template source file\n"
     "  --name NAME               a built-in: chatml, llama3, llama2, mistral, phi3, gemma, deepseek-r1\n"
     "  --messages FILE           the conversation JSON\n"
@@ -168,8 +168,7 @@ int cmd_template(pl_cli *cli, int argc, char **argv) {
         if (slot && !(*slot = pl_cli_opt_value(cli, argc, argv, &i))) return 2;
     }
     if (!o.messages) return pl_cli_usage_error(cli, "--messages CONV.json is required");
-    if ((o.model != NULL) + (o.file != NULL) + (o.name != NULL) > 1)
-        return pl_cli_usage_error(cli, "give only one of -m, --file and --name");
+    if (o.file && o.name) return pl_cli_usage_error(cli, "give only one of --file and --name");
 
     int rc = 1;
     char *conv_text = NULL, *src = NULL, *gguf_bos = NULL, *gguf_eos = NULL;
@@ -197,12 +196,16 @@ int cmd_template(pl_cli *cli, int argc, char **argv) {
         goto done;
     }
 
-    if (o.model) {
+    if (o.model) { /* the model gives BOS/EOS; --file/--name override its template */
         if (pl_gguf_open(cli->ctx, o.model, &g) != PL_OK) {
             pl_cli_fail(cli, "%s", pl_ctx_last_error(cli->ctx));
             goto done;
         }
-        pl_str s;
+        gguf_bos = gguf_token_text(g, "bos");
+        gguf_eos = gguf_token_text(g, "eos");
+    }
+    pl_str s;
+    if (o.model && !o.file && !o.name) {
         if (pl_gguf_get_str(g, "tokenizer.chat_template", &s) == PL_OK) {
             if (!(src = dup_str(s))) goto oom;
             src_len = s.len;
@@ -211,8 +214,6 @@ int cmd_template(pl_cli *cli, int argc, char **argv) {
             if (!(src = strdup(pl_template_builtin(PL_TEMPLATE_DEFAULT_NAME)))) goto oom;
             src_len = strlen(src);
         }
-        gguf_bos = gguf_token_text(g, "bos");
-        gguf_eos = gguf_token_text(g, "eos");
     } else if (o.file) {
         if (!(src = read_all(cli, o.file, &src_len))) goto done;
     } else if (o.name) {

@@ -24,6 +24,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "parley/gguf.h"
 #include "parley/template.h"
 #include "template_cases.h"
 
@@ -512,6 +513,32 @@ static void test_cli(void **state) {
     assert_int_equal(run_cli(args, &out), 2);
     free(out);
     unlink(tf);
+    /* -m: the GGUF's chat template and BOS/EOS token text; --name overrides the template */
+    char model[] = "/tmp/pl_tmpl_modelXXXXXX";
+    fd = mkstemp(model);
+    close(fd);
+    pl_gguf_writer *w = NULL;
+    static const char *const toks[] = { "<unk>", "<B>", "<E>" };
+    assert_int_equal(pl_gguf_writer_init(ctx, &w), PL_OK);
+    assert_int_equal(pl_gguf_writer_set_str(w, "tokenizer.chat_template", "{{ bos_token }}|{{ messages | length }}|{{ eos_token }}"), PL_OK);
+    assert_int_equal(pl_gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", toks, NULL, 3), PL_OK);
+    assert_int_equal(pl_gguf_writer_set_u32(w, "tokenizer.ggml.bos_token_id", 1), PL_OK);
+    assert_int_equal(pl_gguf_writer_set_u32(w, "tokenizer.ggml.eos_token_id", 2), PL_OK);
+    assert_int_equal(pl_gguf_writer_write_file(w, model), PL_OK);
+    pl_gguf_writer_free(w);
+    static const char one[] = "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}]}";
+    fd = open(conv, O_WRONLY | O_TRUNC);
+    assert_int_equal(write(fd, one, sizeof one - 1), (ssize_t)(sizeof one - 1));
+    close(fd);
+    snprintf(args, sizeof args, "-m %s --messages %s", model, conv);
+    assert_int_equal(run_cli(args, &out), 0);
+    assert_string_equal(out, "<B>|1|<E>");
+    free(out);
+    snprintf(args, sizeof args, "-m %s --name llama3 --messages %s --eos-token X", model, conv);
+    assert_int_equal(run_cli(args, &out), 0);
+    assert_string_equal(out, "<B><|start_header_id|>user<|end_header_id|>\n\nhi<|eot_id|>");
+    free(out);
+    unlink(model);
     unlink(conv);
     /* a reference file through the CLI: byte-identical stdout */
     const char *sd = shared_dir();
