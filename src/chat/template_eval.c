@@ -83,7 +83,7 @@ static bool out_write(rt *r, const char *p, size_t n) {
         if (need + 1 > b->cap) {
             size_t nc = b->cap ? b->cap : 256;
             while (nc < need + 1) nc *= 2;
-            char *d = pl_realloc(r->ctx, b->data, nc);
+            char *d = pl_realloc(b->ctx, b->data, nc);
             if (!d) return rt_err(r, NULL, PL_ERR_NOMEM, "out of memory");
             b->data = d;
             b->cap = nc;
@@ -456,10 +456,10 @@ bool tmpl_binop(rt *r, const node *at, int op, const jv *a, const jv *b, jv *out
 /* Left spine of a + chain, evaluated left to right; strings are joined with
  * one allocation, anything else falls back to pairwise addition. */
 static bool ev_add(rt *r, const node *e, frame *f, jv *out) {
-    const node *spine[64];
+    const node *spine[16]; /* longer chains recurse through ev() */
     size_t k = 0;
     const node *x = e;
-    while (x->kind == E_BIN && x->op == OP_ADD && k < 64) {
+    while (x->kind == E_BIN && x->op == OP_ADD && k < 16) {
         spine[k++] = x;
         x = x->a;
     }
@@ -469,7 +469,7 @@ static bool ev_add(rt *r, const node *e, frame *f, jv *out) {
     size_t i = k;
     while (i > 0) {
         if (acc.t == JT_STR) {
-            jv parts[64];
+            jv parts[16];
             size_t np = 0, total = acc.u.s.n;
             size_t j = i;
             while (j > 0) {

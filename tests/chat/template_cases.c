@@ -111,6 +111,9 @@ const template_case template_cases[] = {
     OK("{{ 2 ** 10 }} {{ 2 ** -1 }} {{ 2 ** 3 ** 2 }} {{ -2 ** 2 }}", NULL, "1024 0.5 64 4"),
     OK("{{ true + true }}{{ true * 3 }}{{ 1 + 1.0 }}", NULL, "232.0"),
     OK("{{ 'a' ~ 1 ~ none ~ true ~ undefined_x }}", NULL, "a1NoneTrue"),
+    OK("{{ 'a' + 'b' + 'c' + 'd' + 'e' + 'f' + 'g' + 'h' + 'i' + 'j' + 'k' + 'l' + 'm' + 'n' + 'o' + 'p' + 'q' + 'r' + 's' + 't' }}"
+       "{{ 1 + 2 + 3.5 }}{{ [1] + [2] + [3] }}", NULL, "abcdefghijklmnopqrst6.5[1, 2, 3]"),
+    ERR("{{ 'a' + 'b' + 1 + 'c' }}", NULL, PL_ERR_FORMAT, "unsupported operand type(s) for +: 'str' and 'int'", 1, 14),
     OK("{{ 'ab' + 'cd' }}{{ [1] + [2] }}{{ 'ab' * 3 }}{{ [0] * 2 }}{{ 'x' * -1 }}|", NULL, "abcd[1, 2]ababab[0, 0]|"),
     OK("{{ 1 == 1.0 }}{{ true == 1 }}{{ (1, 2) == [1, 2] }}{{ [1, 2] == [1, 2] }}{{ {'a': 1} == {'a': 1} }}"
        "{{ none == none }}{{ u == u }}{{ 'a' != 'b' }}", NULL, "TrueTrueFalseTrueTrueTrueTrueTrue"),
