@@ -86,6 +86,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     }
     const char *sd = getenv("PL_SHARED_DIR");
     char tdir[2048];
+#ifdef PL_FUZZ_SHARED_DIR
+    if (!sd) sd = PL_FUZZ_SHARED_DIR;
+#endif
     snprintf(tdir, sizeof tdir, "%s/templates", sd ? sd : "../shared");
     DIR *d = opendir(tdir);
     if (!d) return 0;
