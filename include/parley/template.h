@@ -22,8 +22,14 @@
  *  - JSON numbers come from cJSON as doubles: an integral value with
  *    |x| < 2^53 becomes an int (so `1.0` in a message renders as `1`).
  *  - Integers are 64-bit; overflow is an error instead of a big integer.
- *  - upper/lower/title/capitalize map ASCII, Latin-1, Greek and Cyrillic
- *    letters; other scripts are left unchanged.
+ *  - upper/lower/title/capitalize map ASCII, Latin-1, Latin Extended-A,
+ *    Greek and Cyrillic letters; other scripts are left unchanged.
+ *  - range() gives a list; dict views (.items(), .keys()) are lists; the
+ *    generator filters (map, select, reject, selectattr, rejectattr, unique,
+ *    items, reverse) behave as generators (always true, no len(), one pass)
+ *    but are evaluated eagerly, so only their printed form differs.
+ *  - Filters/tests on blocks (`{% set x | f %}`), recursive loops, include /
+ *    import / extends / block are not supported.
  *
  * Errors (message in pl_ctx_last_error(ctx), always with "line L, column C"):
  *  - compile: PL_ERR_FORMAT for syntax errors, PL_ERR_UNSUPPORTED for
@@ -89,7 +95,7 @@ typedef struct pl_template_limits {
     size_t   max_output; /* bytes appended by one render (16 MiB) */
     size_t   max_memory; /* scratch bytes one render may allocate (256 MiB) */
     uint64_t max_steps;  /* loop iterations + calls (10,000,000) */
-    int      max_depth;  /* nesting of evaluation: macro recursion etc. (256) */
+    int      max_depth;  /* nesting of evaluation: expressions, statements, macro calls (500) */
 } pl_template_limits;
 
 typedef struct pl_template_params {
