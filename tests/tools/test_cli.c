@@ -1,0 +1,441 @@
+/*
+ * test_cli.c - the parley CLI as a user runs it: inspect, fixture, errors.
+ *
+ * Runs $PL_BIN through /bin/sh with stdout/stderr captured to temp files and
+ * checks exit codes and output against values computed here from the preset
+ * shapes (not read back from the tool).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "parley/gguf.h"
+#include "parley/tensor.h"
+
+static const char *bin, *fixdir, *shared;
+static char tmpdir[256];
+
+typedef struct run_result {
+    int   code;
+    char *out, *err;
+    size_t out_len;
+} run_result;
+
+static char *slurp(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = malloc((size_t)n + 1);
+    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) n = 0;
+    if (b) b[n] = 0;
+    fclose(f);
+    if (len) *len = (size_t)n;
+    return b;
+}
+
+/* Run "$PL_BIN <args>" (args is shell text) and capture everything. */
+static run_result run(const char *fmt, ...) {
+    char args[2048], cmd[4096], o[300], e[300];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(o, sizeof o, "%s/out", tmpdir);
+    snprintf(e, sizeof e, "%s/err", tmpdir);
+    snprintf(cmd, sizeof cmd, "'%s' %s >'%s' 2>'%s' </dev/null", bin, args, o, e);
+    int st = system(cmd);
+    run_result r = { .code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 };
+    r.out = slurp(o, &r.out_len);
+    r.err = slurp(e, NULL);
+    assert_non_null(r.out);
+    assert_non_null(r.err);
+    return r;
+}
+
+static void run_free(run_result *r) {
+    free(r->out);
+    free(r->err);
+}
+
+static int count_lines(const char *s) {
+    int n = 0;
+    for (; *s; s++) n += *s == '\n';
+    return n;
+}
+
+static void fixture_path(char *buf, size_t cap, const char *preset, const char *type) {
+    snprintf(buf, cap, "%s/%s-%s.gguf", fixdir, preset, type);
+}
+
+static void test_help(void **state) {
+    (void)state;
+    run_result r = run("--help");
+    assert_int_equal(r.code, 0);
+    assert_non_null(strstr(r.out, "inspect"));
+    assert_non_null(strstr(r.out, "fixture"));
+    run_free(&r);
+
+    const char *cmds[] = { "inspect", "fixture", "version" };
+    for (size_t i = 0; i < 3; i++) {
+        r = run("%s --help", cmds[i]);
+        assert_int_equal(r.code, 0);
+        assert_non_null(strstr(r.out, "usage: parley"));
+        assert_string_equal(r.err, "");
+        run_free(&r);
+    }
+    r = run("no-such-command");
+    assert_int_equal(r.code, 2);
+    assert_non_null(strstr(r.err, "unknown command"));
+    run_free(&r);
+    r = run("inspect");
+    assert_int_equal(r.code, 2);
+    run_free(&r);
+}
+
+/* Expected tensor count of a tiny preset: embd + layers x per-layer + norm + output. */
+static int tiny_tensor_count(const char *arch) {
+    int per_layer = 9; /* attn_norm q k v o ffn_norm gate up down */
+    if (strcmp(arch, "qwen2") == 0) per_layer += 3;       /* q/k/v bias */
+    if (strcmp(arch, "qwen3") == 0) per_layer += 2;       /* q/k norm */
+    if (strcmp(arch, "phi3") == 0) per_layer = 9 - 2 - 1; /* fused qkv, fused gate_up */
+    return 1 + 2 * per_layer + 2;
+}
+
+static void test_inspect_tiny(void **state) {
+    (void)state;
+    static const struct { const char *preset, *arch; } rows[] = {
+        { "tiny", "llama" }, { "tiny-qwen2", "qwen2" }, { "tiny-qwen3", "qwen3" }, { "tiny-phi3", "phi3" },
+    };
+    for (size_t i = 0; i < 4; i++) {
+        char path[512];
+        fixture_path(path, sizeof path, rows[i].preset, "f16");
+        run_result r = run("inspect '%s'", path);
+        assert_int_equal(r.code, 0);
+        char want[64];
+        snprintf(want, sizeof want, "architecture: %s\n", rows[i].arch);
+        assert_non_null(strstr(r.out, want));
+        assert_non_null(strstr(r.out, "layers:       2\n"));
+        assert_non_null(strstr(r.out, "embedding:    256\n"));
+        assert_non_null(strstr(r.out, "file type:    F16 (1)\n"));
+        assert_non_null(strstr(r.out, "tokenizer:    gpt2, 512 tokens\n"));
+        assert_non_null(strstr(r.out, "output:       separate\n"));
+        run_free(&r);
+
+        r = run("inspect --json '%s'", path);
+        assert_int_equal(r.code, 0);
+        cJSON *j = cJSON_Parse(r.out);
+        assert_non_null(j);
+        cJSON *sum = cJSON_GetObjectItem(j, "summary");
+        assert_string_equal(cJSON_GetObjectItem(sum, "architecture")->valuestring, rows[i].arch);
+        assert_int_equal(cJSON_GetObjectItem(sum, "n_layer")->valueint, 2);
+        assert_int_equal(cJSON_GetObjectItem(sum, "n_head")->valueint, 4);
+        assert_int_equal(cJSON_GetObjectItem(sum, "n_vocab")->valueint, 512);
+        cJSON *ts = cJSON_GetObjectItem(j, "tensors");
+        assert_int_equal(cJSON_GetArraySize(ts), tiny_tensor_count(rows[i].arch));
+        /* bytes per tensor agree with shape x 2 (f16) or x 4 (f32 norms/biases) */
+        cJSON *t;
+        cJSON_ArrayForEach(t, ts) {
+            const char *type = cJSON_GetObjectItem(t, "type")->valuestring;
+            cJSON *shape = cJSON_GetObjectItem(t, "shape");
+            double n = 1;
+            cJSON *d;
+            cJSON_ArrayForEach(d, shape) n *= d->valuedouble;
+            double want_bytes = n * (strcmp(type, "f16") == 0 ? 2 : 4);
+            assert_true(cJSON_GetObjectItem(t, "bytes")->valuedouble == want_bytes);
+            assert_true(strcmp(type, cJSON_GetArraySize(shape) == 1 ? "f32" : "f16") == 0);
+        }
+        cJSON_Delete(j);
+        run_free(&r);
+    }
+}
+
+static void test_inspect_shared_vocab(void **state) {
+    (void)state;
+    if (!shared || access(shared, R_OK) != 0) skip();
+    static const struct { const char *file, *line; } rows[] = {
+        { "ggml-vocab-llama-spm.gguf", "tokenizer:    llama, 32000 tokens\n" },
+        { "ggml-vocab-gpt-2.gguf", "tokenizer:    gpt2, 50257 tokens\n" },
+    };
+    for (size_t i = 0; i < 2; i++) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/vocab/%s", shared, rows[i].file);
+        if (access(path, R_OK) != 0) skip();
+        run_result r = run("inspect '%s'", path);
+        assert_int_equal(r.code, 0);
+        assert_non_null(strstr(r.out, rows[i].line));
+        assert_non_null(strstr(r.out, "tensors:     0\n"));
+        assert_non_null(strstr(r.out, "weights:      none (vocabulary-only file)\n"));
+        assert_non_null(strstr(r.out, "tokenizer.ggml.tokens"));
+        run_free(&r);
+    }
+}
+
+static void write_bytes(const char *path, const void *p, size_t n) {
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(p, 1, n, f), n);
+    fclose(f);
+}
+
+static void test_inspect_bad_files(void **state) {
+    (void)state;
+    char path[512], fx[512];
+    snprintf(path, sizeof path, "%s/bad.gguf", tmpdir);
+
+    write_bytes(path, "hello, world\n", 13); /* not GGUF */
+    run_result r = run("inspect '%s'", path);
+    assert_int_equal(r.code, 1);
+    assert_int_equal(count_lines(r.err), 1);
+    assert_non_null(strstr(r.err, "parley inspect: "));
+    assert_string_equal(r.out, "");
+    run_free(&r);
+
+    /* a real model cut short at several points: header, metadata, tensor infos, data */
+    fixture_path(fx, sizeof fx, "tiny", "f32");
+    size_t n = 0;
+    char *data = slurp(fx, &n);
+    assert_non_null(data);
+    size_t cuts[] = { 3, 20, 200, 5000, n / 2, n - 1 };
+    for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
+        write_bytes(path, data, cuts[i]);
+        r = run("inspect '%s'", path);
+        assert_int_equal(r.code, 1);
+        assert_int_equal(count_lines(r.err), 1);
+        assert_string_equal(r.out, "");
+        run_free(&r);
+    }
+    free(data);
+
+    r = run("inspect '%s/does-not-exist.gguf'", tmpdir);
+    assert_int_equal(r.code, 1);
+    assert_int_equal(count_lines(r.err), 1);
+    run_free(&r);
+    r = run("inspect '%s'", tmpdir); /* a directory */
+    assert_int_equal(r.code, 1);
+    assert_int_equal(count_lines(r.err), 1);
+    run_free(&r);
+}
+
+static void test_fixture_deterministic(void **state) {
+    (void)state;
+    char a[512], b[512], c[512];
+    snprintf(a, sizeof a, "%s/a.gguf", tmpdir);
+    snprintf(b, sizeof b, "%s/b.gguf", tmpdir);
+    snprintf(c, sizeof c, "%s/c.gguf", tmpdir);
+    run_result r = run("fixture --preset tiny-qwen2 --type f32 --seed 7 -o '%s'", a);
+    assert_int_equal(r.code, 0);
+    run_free(&r);
+    r = run("fixture --preset tiny-qwen2 --type f32 --seed 7 -o '%s'", b);
+    assert_int_equal(r.code, 0);
+    run_free(&r);
+    r = run("fixture --preset tiny-qwen2 --type f32 --seed 8 -o '%s'", c);
+    assert_int_equal(r.code, 0);
+    run_free(&r);
+    size_t na, nb, nc;
+    char *da = slurp(a, &na), *db = slurp(b, &nb), *dc = slurp(c, &nc);
+    assert_true(na == nb && memcmp(da, db, na) == 0);
+    assert_true(na == nc && memcmp(da, dc, na) != 0);
+    free(da);
+    free(db);
+    free(dc);
+}
+
+/* Weights are uniform(-s, s) with s = sqrt(3/n_in): std 1/sqrt(n_in), mean 0.
+ * Norm weights are 1 +- 0.1. Checked on the file through the GGUF reader. */
+static void test_fixture_values(void **state) {
+    (void)state;
+    char path[512];
+    fixture_path(path, sizeof path, "tiny", "f32");
+    pl_ctx *ctx = NULL;
+    assert_int_equal(pl_ctx_init(&ctx, NULL), PL_OK);
+    pl_gguf *g = NULL;
+    assert_int_equal(pl_gguf_open(ctx, path, &g), PL_OK);
+    int64_t i = pl_gguf_find_tensor(g, "blk.1.ffn_down.weight");
+    assert_true(i >= 0);
+    pl_gguf_tensor t;
+    assert_int_equal(pl_gguf_tensor_at(g, i, &t), PL_OK);
+    assert_int_equal(t.ne[0], 512);
+    assert_int_equal(t.ne[1], 256);
+    assert_int_equal(t.type, PL_TYPE_F32);
+    const float *w = t.data;
+    double sum = 0, sq = 0, lim = sqrt(3.0 / 512.0);
+    int64_t n = t.ne[0] * t.ne[1];
+    for (int64_t k = 0; k < n; k++) {
+        assert_true(fabs(w[k]) <= lim);
+        sum += w[k];
+        sq += (double)w[k] * w[k];
+    }
+    double mean = sum / (double)n, sd = sqrt(sq / (double)n - mean * mean);
+    assert_true(fabs(mean) < 0.002);
+    assert_true(fabs(sd - 1.0 / sqrt(512.0)) < 0.001);
+
+    i = pl_gguf_find_tensor(g, "output_norm.weight");
+    assert_int_equal(pl_gguf_tensor_at(g, i, &t), PL_OK);
+    w = t.data;
+    for (int64_t k = 0; k < t.ne[0]; k++) assert_true(w[k] >= 0.9f && w[k] <= 1.1f);
+
+    /* the f16 fixture holds the same values, rounded */
+    pl_gguf *h = NULL;
+    char p16[512];
+    fixture_path(p16, sizeof p16, "tiny", "f16");
+    assert_int_equal(pl_gguf_open(ctx, p16, &h), PL_OK);
+    pl_gguf_tensor t16, t32;
+    assert_int_equal(pl_gguf_tensor_at(h, pl_gguf_find_tensor(h, "blk.0.attn_q.weight"), &t16), PL_OK);
+    assert_int_equal(pl_gguf_tensor_at(g, pl_gguf_find_tensor(g, "blk.0.attn_q.weight"), &t32), PL_OK);
+    assert_int_equal(t16.type, PL_TYPE_F16);
+    const uint16_t *hv = t16.data;
+    const float *fv = t32.data;
+    for (int64_t k = 0; k < 256 * 256; k++) {
+        float back = pl_f16_to_f32(hv[k]);
+        assert_true(fabsf(back - fv[k]) <= fabsf(fv[k]) * 0x1p-11f + 0x1p-24f);
+    }
+    pl_gguf_free(h);
+    pl_gguf_free(g);
+    pl_ctx_free(ctx);
+}
+
+/* The real-shape presets, one layer each so the test stays quick: shapes and
+ * tied output as published for the models (shared reference.md). */
+static void test_fixture_real_presets(void **state) {
+    (void)state;
+    static const struct {
+        const char *preset, *arch;
+        int64_t     embd, vocab, ffn, kv;
+        bool        bias, rope_freqs;
+    } rows[] = {
+        { "smollm2-135m", "llama", 576, 49152, 1536, 3 * 64, false, false },
+        { "qwen2.5-0.5b", "qwen2", 896, 151936, 4864, 2 * 64, true, false },
+        { "llama-3.2-1b", "llama", 2048, 128256, 8192, 8 * 64, false, true },
+    };
+    char path[512];
+    snprintf(path, sizeof path, "%s/real.gguf", tmpdir);
+    pl_ctx *ctx = NULL;
+    assert_int_equal(pl_ctx_init(&ctx, NULL), PL_OK);
+    for (size_t i = 0; i < 3; i++) {
+        run_result r = run("fixture --preset %s --type f16 --layers 1 -o '%s'", rows[i].preset, path);
+        assert_int_equal(r.code, 0);
+        run_free(&r);
+        r = run("inspect --no-tensors '%s'", path);
+        assert_int_equal(r.code, 0);
+        assert_non_null(strstr(r.out, "output:       tied to token_embd\n"));
+        run_free(&r);
+        pl_gguf *g = NULL;
+        assert_int_equal(pl_gguf_open(ctx, path, &g), PL_OK);
+        pl_gguf_tensor t;
+        assert_int_equal(pl_gguf_tensor_at(g, pl_gguf_find_tensor(g, "token_embd.weight"), &t), PL_OK);
+        assert_int_equal(t.ne[0], rows[i].embd);
+        assert_int_equal(t.ne[1], rows[i].vocab);
+        assert_int_equal(pl_gguf_tensor_at(g, pl_gguf_find_tensor(g, "blk.0.ffn_up.weight"), &t), PL_OK);
+        assert_int_equal(t.ne[1], rows[i].ffn);
+        assert_int_equal(pl_gguf_tensor_at(g, pl_gguf_find_tensor(g, "blk.0.attn_k.weight"), &t), PL_OK);
+        assert_int_equal(t.ne[1], rows[i].kv);
+        assert_true(pl_gguf_find_tensor(g, "output.weight") < 0);
+        assert_int_equal(pl_gguf_find_tensor(g, "blk.0.attn_q.bias") >= 0, rows[i].bias);
+        int64_t rf = pl_gguf_find_tensor(g, "rope_freqs.weight");
+        assert_int_equal(rf >= 0, rows[i].rope_freqs);
+        if (rf >= 0) {
+            /* llama3 scaling: high frequencies unscaled, low ones divided by 32 */
+            assert_int_equal(pl_gguf_tensor_at(g, rf, &t), PL_OK);
+            assert_int_equal(t.ne[0], 32);
+            const float *f = t.data;
+            assert_true(f[0] == 1.0f);
+            assert_true(f[31] == 32.0f);
+            for (int k = 1; k < 32; k++) assert_true(f[k] >= f[k - 1]);
+        }
+        pl_str s;
+        assert_int_equal(pl_gguf_get_str(g, "general.architecture", &s), PL_OK);
+        assert_true(pl_str_eq(s, rows[i].arch));
+        pl_gguf_free(g);
+    }
+    pl_ctx_free(ctx);
+}
+
+static void test_fixture_vocab(void **state) {
+    (void)state;
+    if (!shared) skip();
+    char spm[512], gpt2[512], path[512];
+    snprintf(spm, sizeof spm, "%s/vocab/ggml-vocab-llama-spm.gguf", shared);
+    snprintf(gpt2, sizeof gpt2, "%s/vocab/ggml-vocab-gpt-2.gguf", shared);
+    if (access(spm, R_OK) != 0 || access(gpt2, R_OK) != 0) skip();
+    snprintf(path, sizeof path, "%s/voc.gguf", tmpdir);
+    /* real shape: 32000 tokens padded to the preset's 49152 */
+    run_result r = run("fixture --preset smollm2-135m --layers 1 --vocab '%s' -o '%s'", spm, path);
+    assert_int_equal(r.code, 0);
+    run_free(&r);
+    r = run("inspect --no-tensors '%s'", path);
+    assert_int_equal(r.code, 0);
+    assert_non_null(strstr(r.out, "tokenizer:    llama, 49152 tokens\n"));
+    run_free(&r);
+    /* gpt-2's 50257 tokens do not fit a 49152 vocabulary: a clear error */
+    r = run("fixture --preset smollm2-135m --layers 1 --vocab '%s' -o '%s'", gpt2, path);
+    assert_int_equal(r.code, 1);
+    assert_non_null(strstr(r.err, "more than the preset's vocabulary"));
+    run_free(&r);
+    /* tiny presets take the vocabulary's size */
+    r = run("fixture --preset tiny --vocab '%s' -o '%s'", gpt2, path);
+    assert_int_equal(r.code, 0);
+    run_free(&r);
+    r = run("inspect --no-tensors '%s'", path);
+    assert_int_equal(r.code, 0);
+    assert_non_null(strstr(r.out, "tokenizer:    gpt2, 50257 tokens\n"));
+    run_free(&r);
+}
+
+static void test_fixture_errors(void **state) {
+    (void)state;
+    run_result r = run("fixture --preset nope -o x.gguf");
+    assert_int_equal(r.code, 2);
+    assert_non_null(strstr(r.err, "unknown preset"));
+    run_free(&r);
+    r = run("fixture --preset tiny --type q9_9 -o x.gguf");
+    assert_int_equal(r.code, 2);
+    run_free(&r);
+    r = run("fixture --preset tiny");
+    assert_int_equal(r.code, 2);
+    run_free(&r);
+    r = run("fixture --preset tiny -o '%s/no/such/dir/x.gguf'", tmpdir);
+    assert_int_equal(r.code, 1);
+    assert_int_equal(count_lines(r.err), 2); /* the "writing" progress line, then the error */
+    run_free(&r);
+}
+
+int main(void) {
+    bin = getenv("PL_BIN");
+    fixdir = getenv("PL_FIXTURE_DIR");
+    shared = getenv("PL_SHARED_DIR");
+    if (!bin || !fixdir) {
+        fprintf(stderr, "test_cli: PL_BIN and PL_FIXTURE_DIR must be set (run through ctest)\n");
+        return 1;
+    }
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/pl_test_cli.XXXXXX");
+    if (!mkdtemp(tmpdir)) return 1;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_help),
+        cmocka_unit_test(test_inspect_tiny),
+        cmocka_unit_test(test_inspect_shared_vocab),
+        cmocka_unit_test(test_inspect_bad_files),
+        cmocka_unit_test(test_fixture_deterministic),
+        cmocka_unit_test(test_fixture_values),
+        cmocka_unit_test(test_fixture_real_presets),
+        cmocka_unit_test(test_fixture_vocab),
+        cmocka_unit_test(test_fixture_errors),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    if (system(cmd) != 0) fprintf(stderr, "test_cli: could not remove %s\n", tmpdir);
+    return rc;
+}
