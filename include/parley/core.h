@@ -7,7 +7,8 @@
  *
  * Thread-safety:
  *  - pl_status_str(), the size helpers, pl_time_ns() and pl_cpu_*() are
- *    thread-safe.
+ *    thread-safe (pl_cpu_best_level() reads $PL_CPU on each call: do not
+ *    setenv() it while other threads run).
  *  - A pl_ctx may be shared by threads for allocation and logging (both are
  *    thread-safe). Its last-error text is not: a constructor that fails writes
  *    it, so give each thread its own ctx or serialize constructors when you
@@ -79,8 +80,14 @@ typedef enum pl_log_format {
     PL_LOG_FORMAT_COUNT
 } pl_log_format;
 
-/* A log sink receives one finished message (no trailing newline). */
+/* A log sink receives one finished message (no trailing newline): in TEXT
+ * format the bare message (the level comes as an argument), in JSON format the
+ * whole JSON object. Calls on one ctx are serialized, so a sink need not be
+ * thread-safe unless it is shared between ctxs. Messages longer than
+ * PL_LOG_MSG_MAX - 1 bytes are cut (at a character boundary) and end in "...". */
 typedef void (*pl_log_fn)(void *ud, pl_log_level level, const char *msg);
+
+#define PL_LOG_MSG_MAX 4096
 
 /* ---- allocator hook (Lua-style) ----
  * realloc semantics: ptr NULL -> allocate; size 0 -> free and return NULL.
@@ -96,7 +103,7 @@ typedef struct pl_ctx_params {
     void         *alloc_ud;
     pl_log_level  log_level;  /* default: INFO, or $PARLEY_LOG=debug|info|warn|error|none */
     pl_log_format log_format; /* default: TEXT, or JSON when $PARLEY_LOG_FORMAT=json */
-    pl_log_fn     log_fn;     /* NULL: write to stderr in log_format */
+    pl_log_fn     log_fn;     /* NULL: write to stderr in log_format, one write per line */
     void         *log_ud;
 } pl_ctx_params;
 
@@ -104,15 +111,23 @@ pl_ctx_params pl_ctx_default_params(void);
 pl_status pl_ctx_init(pl_ctx **out, const pl_ctx_params *params); /* params NULL: defaults */
 void pl_ctx_free(pl_ctx *ctx);
 
-/* Last error text set by a failing call that took this ctx ("" when none). */
+/* Size of the ctx error buffer; longer text is cut (at a character boundary)
+ * and ends in "...". */
+#define PL_CTX_ERR_CAP 512
+
+/* Last error text set by a failing call that took this ctx ("" when none or ctx NULL). */
 const char *pl_ctx_last_error(const pl_ctx *ctx);
-/* Set the ctx error text (printf-style); returns st so callers can `return pl_ctx_err(...)`. */
+void pl_ctx_clear_error(pl_ctx *ctx);
+/* Set the ctx error text (printf-style); returns st so callers can `return pl_ctx_err(...)`.
+ * The arguments may include pl_ctx_last_error(ctx) itself (to add context).
+ * ctx NULL: only returns st. */
 pl_status pl_ctx_err(pl_ctx *ctx, pl_status st, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
 
+/* Log at level when level >= the ctx threshold. ctx NULL: stderr, TEXT, threshold INFO. */
 void pl_log(pl_ctx *ctx, pl_log_level level, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))
@@ -125,7 +140,10 @@ pl_log_level pl_ctx_log_level(const pl_ctx *ctx);
 pl_status pl_log_level_parse(const char *s, pl_log_level *out);
 
 /* Allocation through the ctx hook. All return NULL on failure (or on n*size overflow).
- * pl_free(ctx, NULL) is a no-op. Memory must go back to the ctx it came from. */
+ * pl_free(ctx, NULL) is a no-op. Memory must go back to the ctx it came from.
+ * A zero-byte pl_malloc/pl_calloc allocates one byte (so NULL always means
+ * failure); pl_realloc(ctx, p, 0) frees p and returns NULL. ctx NULL: the C
+ * library's allocator. Returned memory is aligned for any standard type. */
 void *pl_malloc(pl_ctx *ctx, size_t size);
 void *pl_calloc(pl_ctx *ctx, size_t n, size_t size);
 void *pl_realloc(pl_ctx *ctx, void *ptr, size_t size);
@@ -134,7 +152,10 @@ char *pl_strdup(pl_ctx *ctx, const char *s);
 
 /* ---- tracking allocator: counts bytes in use and the peak, injects failures ----
  * Install with params.alloc = pl_track_alloc, params.alloc_ud = &tracker.
- * Cost: one 16-byte header per block and two relaxed atomics per call. */
+ * Every non-zero-size call (allocate or resize) is a request; only the
+ * fail_at-th fails (a failed resize keeps the old block), later ones succeed
+ * again. Freeing a pointer it did not hand out aborts (memory is corrupt).
+ * Cost: one 16-byte header per block and a few relaxed atomics per call. */
 typedef struct pl_alloc_tracker {
     _Atomic int64_t  in_use;   /* bytes currently allocated (payload, not headers) */
     _Atomic int64_t  peak;     /* high-water mark of in_use */
@@ -150,13 +171,17 @@ void *pl_track_alloc(void *ud, void *ptr, size_t size);
  * Cost: O(1) per allocation; one ctx allocation per block (block_size or larger). */
 typedef struct pl_arena pl_arena;
 
+/* block_size 0: 64 KiB. The first block is allocated here. */
 pl_status pl_arena_init(pl_ctx *ctx, size_t block_size, pl_arena **out);
 void pl_arena_free(pl_arena *a);
-/* align must be a power of two (0 means alignof(max_align_t)). NULL on failure. */
+/* align must be a power of two (0 means alignof(max_align_t)). NULL on failure
+ * (bad align, overflow, out of memory; the arena stays usable). Size 0 gives a
+ * distinct pointer. A request over half a block gets a block of its own. */
 void *pl_arena_alloc(pl_arena *a, size_t size, size_t align);
 char *pl_arena_strndup(pl_arena *a, const char *s, size_t n);
 /* Forget every allocation but keep the first block for reuse. */
 void pl_arena_reset(pl_arena *a);
+/* Bytes handed out since init or the last reset, alignment padding included. */
 size_t pl_arena_used(const pl_arena *a);
 
 /* ---- clocks and timers ---- */
@@ -246,10 +271,15 @@ void pl_pool_free(pl_pool *pool);
 int pl_pool_n_threads(const pl_pool *pool);
 /* Run fn on all threads and wait for all of them. Not reentrant. */
 void pl_pool_run(pl_pool *pool, pl_pool_fn fn, void *ud);
-/* Inside a pl_pool_run() work function: wait until every thread reaches it. */
+/* Inside a pl_pool_run() work function: wait until every thread reaches it.
+ * Every thread must call it the same number of times. Spins, then yields. */
 void pl_pool_barrier(pl_pool *pool);
 /* Split [0, n) into contiguous chunks of at least `grain` items, one span per
- * thread (static schedule, no false sharing of the range bookkeeping), and wait. */
+ * thread (static schedule, no false sharing of the range bookkeeping), and wait.
+ * Span boundaries are multiples of grain (grain <= 0 means 1); a thread with no
+ * span is not called; n <= 0 calls nothing. Spans go to threads in order
+ * (thread i gets a lower range than thread i+1). fn must not call
+ * pl_pool_barrier() (threads without a span never reach it). No allocation. */
 void pl_pool_for(pl_pool *pool, int64_t n, int64_t grain, pl_pool_range_fn fn, void *ud);
 
 #ifdef __cplusplus
