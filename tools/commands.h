@@ -4,4 +4,5 @@
 #define PL_COMMAND_LIST(X)                                                          \
     X(inspect, cmd_inspect, "print a GGUF file's metadata, tensors and architecture") \
     X(fixture, cmd_fixture, "write a random-weight GGUF model at a real architecture's shape") \
+    X(generate, cmd_generate, "continue a prompt with a GGUF language model (greedy or sampled)") \
     X(version, cmd_version, "print the version and the CPU features parley detected")
