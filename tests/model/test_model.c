@@ -218,7 +218,7 @@ static double rel_diff(const float *a, const float *b, int64_t n) {
 /* ---- the per-model checks ---- */
 
 static void check_model(const char *path, const char *label, double em_bound, double bound) {
-    engine e = engine_open(path, 2, 2);
+    engine e = engine_open(path, 1, 2);
     const int32_t V = e.V;
     float *eng = malloc((size_t)(N_PROMPT + N_GREEDY) * (size_t)V * sizeof(float));
     float *ref = malloc((size_t)(N_PROMPT + N_GREEDY) * (size_t)V * sizeof(float));
