@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "parley/gguf.h"
@@ -125,6 +126,25 @@ static inline float unit_at(uint64_t key, uint64_t i) {
 
 typedef enum fx_kind { FX_WEIGHT, FX_NORM, FX_BIAS, FX_EMBD, FX_ROPE_FREQS } fx_kind;
 
+/* Progress on stderr: a rewritten line on a terminal, a line per 10% otherwise. */
+typedef struct fx_progress {
+    uint64_t total, done;
+    int      last_pct;
+    bool     tty;
+    uint64_t t0_ns;
+} fx_progress;
+
+static void progress_add(fx_progress *p, uint64_t n) {
+    p->done += n;
+    int pct = p->total ? (int)(100 * p->done / p->total) : 100;
+    if (pct == p->last_pct || (!p->tty && pct / 10 == p->last_pct / 10 && pct != 100)) return;
+    p->last_pct = pct;
+    double s = (double)(pl_time_ns() - p->t0_ns) / 1e9;
+    double mib = (double)p->done / (1024.0 * 1024.0);
+    fprintf(stderr, "%sparley fixture: %3d%% %8.1f MiB %6.1f MiB/s%s", p->tty ? "\r" : "", pct, mib,
+            s > 0 ? mib / s : 0.0, p->tty && pct < 100 ? "" : "\n");
+}
+
 typedef struct fx_tensor {
     char     name[64];
     pl_type  type;
@@ -134,6 +154,7 @@ typedef struct fx_tensor {
     float    scale;  /* weights: uniform(-scale, scale) */
     uint64_t key;    /* hash key: seed and tensor index */
     const fx_preset *p;
+    fx_progress *progress;
     /* scratch for fills, grown on demand (tool code, not a hot path) */
     float   **fbuf;
     size_t   *fcap;
@@ -184,6 +205,7 @@ static pl_status fx_fill(void *ud, void *buf, uint64_t offset, size_t n) {
     pl_status st = pl_type_from_f32(t->type, vals, q, (int64_t)nvals);
     if (st != PL_OK) return *t->err = st;
     memcpy(buf, q + (offset - b0 * ti->type_size), n);
+    progress_add(t->progress, n);
     return PL_OK;
 }
 
@@ -380,6 +402,7 @@ typedef struct fx_state {
     float     *fbuf;
     size_t     fcap;
     pl_status  err;
+    fx_progress progress;
 } fx_state;
 
 static fx_tensor *add_tensor(fx_state *s, const fx_preset *p, uint64_t seed, const char *name, fx_kind kind,
@@ -557,6 +580,7 @@ int cmd_fixture(pl_cli *cli, int argc, char **argv) {
         t->fbuf = &s.fbuf;
         t->fcap = &s.fcap;
         t->err = &s.err;
+        t->progress = &s.progress;
         uint64_t nb = 0;
         pl_type_tensor_bytes(t->type, t->n_dims, t->ne, &nb);
         total += nb;
@@ -568,6 +592,7 @@ int cmd_fixture(pl_cli *cli, int argc, char **argv) {
     }
     fprintf(stderr, "parley fixture: writing %s: %s x %u layers, %s, %d tensors, %.1f MiB of weights\n", out, p.name,
             p.n_layer, m->name, s.n, (double)total / (1024.0 * 1024.0));
+    s.progress = (fx_progress){ .total = total, .last_pct = -1, .tty = isatty(2), .t0_ns = pl_time_ns() };
     st = pl_gguf_writer_write_file(w, out);
     if (st != PL_OK) {
         pl_cli_fail(cli, "writing %s: %s", out, pl_gguf_writer_last_error(w));

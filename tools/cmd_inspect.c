@@ -272,7 +272,8 @@ static void print_text(const char *path, const pl_gguf *g, bool tensors, bool fu
         printf("context:      %u\n", s.n_ctx);
         if (s.rope_base > 0) printf("rope:         base %g, dims %u\n", (double)s.rope_base, s.rope_dims ? s.rope_dims : head_dim);
         if (s.eps > 0) printf("rms eps:      %g\n", (double)s.eps);
-        printf("output:       %s\n", pl_gguf_find_tensor(g, "output.weight") >= 0 ? "separate" : "tied to token_embd");
+        if (pl_gguf_n_tensors(g) > 0)
+            printf("output:       %s\n", pl_gguf_find_tensor(g, "output.weight") >= 0 ? "separate" : "tied to token_embd");
     }
     if (s.tok_model[0] || s.n_vocab)
         printf("tokenizer:    %s, %" PRIu64 " tokens\n", s.tok_model[0] ? s.tok_model : "?", s.n_vocab);
@@ -390,7 +391,8 @@ static int print_json(const char *path, const pl_gguf *g, bool tensors, bool ful
         cJSON_AddNumberToObject(so, "n_head_kv", s.n_head_kv ? s.n_head_kv : s.n_head);
         cJSON_AddNumberToObject(so, "n_ff", s.n_ff);
         cJSON_AddNumberToObject(so, "n_ctx", s.n_ctx);
-        cJSON_AddBoolToObject(so, "tied_output", pl_gguf_find_tensor(g, "output.weight") < 0);
+        if (pl_gguf_n_tensors(g) > 0)
+            cJSON_AddBoolToObject(so, "tied_output", pl_gguf_find_tensor(g, "output.weight") < 0);
     }
     if (s.tok_model[0]) cJSON_AddStringToObject(so, "tokenizer", s.tok_model);
     if (s.n_vocab) cJSON_AddNumberToObject(so, "n_vocab", (double)s.n_vocab);
