@@ -7,6 +7,7 @@
  * Cost: O(n_kv + n_tensors) lookups plus an array of n_layer pl_layer.
  */
 #include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -76,7 +77,7 @@ static pl_status get_float(loader *L, const char *suffix, bool required, float d
     }
     if (st == PL_ERR_NOT_FOUND) return err(L, PL_ERR_NOT_FOUND, "missing metadata key %s", k);
     if (st != PL_OK) return err(L, PL_ERR_FORMAT, "metadata key %s: %s", k, pl_status_str(st));
-    if (!(*out == *out) || *out > 1e30f || *out < -1e30f) return err(L, PL_ERR_FORMAT, "metadata key %s is not finite", k);
+    if (!isfinite(*out)) return err(L, PL_ERR_FORMAT, "metadata key %s is not finite", k);
     return PL_OK;
 }
 

@@ -27,6 +27,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/wait.h>
+
+#include "model/model_int.h"
 #include "parley/gguf.h"
 #include "parley/model.h"
 #include "parley/tensor.h"
@@ -589,6 +592,129 @@ static void test_info(void **s) {
     pl_model_free(m);
 }
 
+/* YaRN frequencies, worked out by hand for n_rot 64, base 10000, original context 512,
+ * factor 4, betas 32 / 1: the ramp runs from pair floor(3.25) = 3 to ceil(15.3) = 16
+ * (n_rot ln(512 / (beta 2 pi)) / (2 ln 10000)); pairs up to 3 keep their frequency,
+ * pairs from 16 on are divided by 4, pair 8 mixes 5/13 of the scaled one. */
+static void test_rope_yarn(void **s) {
+    (void)s;
+    pl_model m = { 0 };
+    pl_arch_info a = { .name = "llama" };
+    m.arch = &a;
+    m.info.n_rot = 64;
+    m.info.rope_base = 10000.0f;
+    m.info.n_ctx_train = 512;
+    m.rope_orig_ctx = 512;
+    m.rope_freq_scale = 0.25f;
+    m.rope_yarn = true;
+    m.rope_attn_factor = 1.0f;
+    m.yarn_beta_fast = 32.0f;
+    m.yarn_beta_slow = 1.0f;
+    pl_rope r;
+    pl_rope_init(&m, 2048, &r);
+    for (int i = 0; i < 32; i++) {
+        double f = pow(10000.0, -2.0 * i / 64.0), want;
+        if (i <= 3) want = f;
+        else if (i >= 16) want = f / 4;
+        else want = f * (0.25 * (i - 3) / 13.0 + (1.0 - (i - 3) / 13.0));
+        assert_true(fabs(r.freq[i] - want) <= 1e-12 * f);
+    }
+    assert_true(fabs(r.mscale - (1.0 + 0.1 * log(4.0))) < 1e-6); /* 1.1386 */
+    /* linear: every frequency divided by the factor, no attention factor */
+    m.rope_yarn = false;
+    pl_rope_init(&m, 2048, &r);
+    for (int i = 0; i < 32; i++) assert_true(fabs(r.freq[i] - pow(10000.0, -2.0 * i / 64.0) / 4) <= 1e-12);
+    assert_true(r.mscale == 1.0f);
+}
+
+/* ---- parley generate, as a user runs it ---- */
+
+typedef struct run_out {
+    int  code;
+    char out[8192], err[8192];
+} run_out;
+
+static void slurp(const char *path, char *buf, size_t cap) {
+    FILE *f = fopen(path, "rb");
+    size_t n = f ? fread(buf, 1, cap - 1, f) : 0;
+    buf[n] = 0;
+    if (f) fclose(f);
+}
+
+static void run_cli(run_out *r, const char *fmt, ...) {
+    char args[2048], cmd[4096], o[600], e[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(o, sizeof o, "%s/test_model-cli.out", fixdir);
+    snprintf(e, sizeof e, "%s/test_model-cli.err", fixdir);
+    snprintf(cmd, sizeof cmd, "'%s' %s >'%s' 2>'%s' </dev/null", getenv("PL_BIN"), args, o, e);
+    int st = system(cmd);
+    r->code = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+    slurp(o, r->out, sizeof r->out);
+    slurp(e, r->err, sizeof r->err);
+}
+
+static void test_generate_cli(void **s) {
+    (void)s;
+    if (!getenv("PL_BIN")) skip();
+    char path[512];
+    fixture_path(path, sizeof path, "tiny-qwen2", "f32");
+    static run_out r;
+    /* greedy ids: the same as the API's greedy continuation */
+    run_cli(&r, "generate -m '%s' --ids '72 101 108 108 111' -n 16 --print-ids --ignore-eos -t 1", path);
+    assert_int_equal(r.code, 0);
+    engine e = engine_open(path, 1, 1);
+    int32_t p[5] = { 72, 101, 108, 108, 111 }, want[16];
+    decode_seq(&e, p, 5, 0, false); /* the generated vocab asks for no BOS */
+    for (int i = 0; i < 16; i++) {
+        want[i] = argmax(pl_context_logits(e.c, 0), e.V);
+        decode_seq(&e, &want[i], 1, 0, false);
+    }
+    engine_close(&e);
+    char expect[256] = "";
+    for (int i = 0; i < 16; i++)
+        snprintf(expect + strlen(expect), sizeof expect - strlen(expect), i ? " %d" : "%d", want[i]);
+    strcat(expect, "\n");
+    assert_string_equal(r.out, expect); /* stdout: the ids only */
+    assert_non_null(strstr(r.err, "weights mapped"));
+    assert_non_null(strstr(r.err, "KV cache"));
+    assert_non_null(strstr(r.err, "scratch"));
+    assert_non_null(strstr(r.err, "prompt 5 tokens"));
+    assert_non_null(strstr(r.err, "generated 16 tokens"));
+
+    /* sampling is seeded: same seed, same ids */
+    static run_out r2;
+    run_cli(&r, "generate -m '%s' --ids '1 2 3' -n 12 --temp 1.5 --seed 9 --print-ids --ignore-eos", path);
+    run_cli(&r2, "generate -m '%s' --ids '1 2 3' -n 12 --temp 1.5 --seed 9 --print-ids --ignore-eos", path);
+    assert_int_equal(r.code, 0);
+    assert_string_equal(r.out, r2.out);
+
+    /* a context too small ends generation early, cleanly */
+    run_cli(&r, "generate -m '%s' --ids '1 2 3' -n 40 -c 8 --print-ids --ignore-eos", path);
+    assert_int_equal(r.code, 0);
+    assert_non_null(strstr(r.err, "context full"));
+
+    /* bad input */
+    run_cli(&r, "generate -m '%s' --ids '1 99999'", path);
+    assert_int_equal(r.code, 1);
+    assert_non_null(strstr(r.err, "99999"));
+    run_cli(&r, "generate -m '%s' --ids '' --no-bos", path);
+    assert_int_equal(r.code, 1);
+    assert_non_null(strstr(r.err, "empty prompt"));
+    run_cli(&r, "generate -m '%s' --ids 'x y'", path);
+    assert_int_equal(r.code, 2);
+    run_cli(&r, "generate --ids '1 2'");
+    assert_int_equal(r.code, 2);
+    run_cli(&r, "generate -m /nonexistent.gguf --ids '1 2'");
+    assert_int_equal(r.code, 1);
+    assert_non_null(strstr(r.err, "/nonexistent.gguf"));
+    run_cli(&r, "generate --help");
+    assert_int_equal(r.code, 0);
+    assert_non_null(strstr(r.out, "usage: parley generate"));
+}
+
 static int setup(void **s) {
     (void)s;
     fixdir = getenv("PL_FIXTURE_DIR");
@@ -611,6 +737,8 @@ int main(void) {
         cmocka_unit_test(test_bad_models),
         cmocka_unit_test(test_multi_sequence_batch),
         cmocka_unit_test(test_rope_scaling),
+        cmocka_unit_test(test_rope_yarn),
+        cmocka_unit_test(test_generate_cli),
         cmocka_unit_test(test_llama),
         cmocka_unit_test(test_qwen2),
         cmocka_unit_test(test_qwen3),
