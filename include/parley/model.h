@@ -96,7 +96,9 @@ typedef struct pl_context_params {
     int32_t  n_kv;          /* KV slots over all sequences; 0: n_ctx * n_seq_max */
     int32_t  n_outputs_max; /* most logit rows one decode may return; 0: n_seq_max */
     int      n_threads;     /* worker threads when pool is NULL; 0: physical cores */
-    pl_pool *pool;          /* borrowed pool to run on (must outlive the context), or NULL */
+    pl_pool *pool;          /* borrowed pool to run on, or NULL. It must outlive the context,
+                               and nothing else may run on it during this context's calls
+                               (pl_pool_run is single-caller) */
 } pl_context_params;
 
 pl_context_params pl_context_default_params(void);
