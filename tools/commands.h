@@ -5,4 +5,5 @@
     X(inspect, cmd_inspect, "print a GGUF file's metadata, tensors and architecture") \
     X(fixture, cmd_fixture, "write a random-weight GGUF model at a real architecture's shape") \
     X(generate, cmd_generate, "continue a prompt with a GGUF language model (greedy or sampled)") \
+    X(tokenize, cmd_tokenize, "tokenize text with a GGUF file's vocabulary and print ids or pieces") \
     X(version, cmd_version, "print the version and the CPU features parley detected")
