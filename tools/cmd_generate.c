@@ -13,6 +13,7 @@
 #include "cli.h"
 #include "parley/gguf.h"
 #include "parley/model.h"
+#include "parley/tokenizer.h"
 
 static const char usage_text[] =
     "usage: parley generate -m MODEL.gguf (-p TEXT | --ids \"1 2 3\") [options]\n"
@@ -23,16 +24,16 @@ static const char usage_text[] =
     "\n"
     "options:\n"
     "  -m, --model F     GGUF model file\n"
-    "  -p, --prompt T    prompt text (needs the model's tokenizer)\n"
+    "  -p, --prompt T    prompt text, tokenized with the model's vocabulary\n"
     "  --ids \"1 2 3\"     prompt as token ids (space or comma separated)\n"
-    "  -n N              tokens to generate (default 32); stops early at end-of-text\n"
+    "  -n N              tokens to generate (default 32); stops early at end of generation\n"
     "  --temp T          sampling temperature; 0 (default) is greedy\n"
     "  --seed S          random seed for temp > 0 (default 1)\n"
     "  -t, --threads N   worker threads (default: physical cores)\n"
     "  -c, --ctx N       context length (default: min(model's, 4096))\n"
     "  --no-bos          never add the BOS token (by default it is added when the\n"
     "                    model asks for it and the prompt doesn't start with it)\n"
-    "  --ignore-eos      keep going past end-of-text\n"
+    "  --ignore-eos      keep going past end-of-generation tokens\n"
     "  --print-ids       print the generated token ids on one line instead of text\n"
     "  -h, --help        this text\n";
 
@@ -66,25 +67,6 @@ static bool parse_ids(const char *s, int32_t **out, int32_t *n) {
     *out = v;
     *n = (int32_t)k;
     return true;
-}
-
-/* Text of a token for streaming. Until the tokenizer module decodes pieces, this
- * prints the vocabulary string with the byte-level BPE space marker mapped back. */
-static void print_piece(const pl_gguf *g, int32_t id) {
-    pl_gguf_arr toks;
-    pl_str s;
-    if (pl_gguf_get_arr(g, "tokenizer.ggml.tokens", &toks) != PL_OK || pl_gguf_arr_str(&toks, (uint64_t)id, &s) != PL_OK) {
-        printf("[%d]", id);
-        return;
-    }
-    for (size_t i = 0; i < s.len; i++) {
-        unsigned char ch = (unsigned char)s.ptr[i];
-        /* U+0120 (Ġ) is a space and U+010A (Ċ) a newline in byte-level BPE; U+2581 (▁) in SentencePiece */
-        if (ch == 0xc4 && i + 1 < s.len && (unsigned char)s.ptr[i + 1] == 0xa0) { putchar(' '); i++; }
-        else if (ch == 0xc4 && i + 1 < s.len && (unsigned char)s.ptr[i + 1] == 0x8a) { putchar('\n'); i++; }
-        else if (ch == 0xe2 && i + 2 < s.len && (unsigned char)s.ptr[i + 1] == 0x96 && (unsigned char)s.ptr[i + 2] == 0x81) { putchar(' '); i += 2; }
-        else putchar(ch);
-    }
 }
 
 static int32_t argmax(const float *x, int32_t n) {
@@ -164,14 +146,14 @@ int cmd_generate(pl_cli *cli, int argc, char **argv) {
     }
     if (!model_path) return pl_cli_usage_error(cli, "missing -m MODEL.gguf");
     if (!prompt == !ids_text) return pl_cli_usage_error(cli, "give exactly one of -p TEXT or --ids \"...\"");
-    if (prompt) return pl_cli_fail(cli, "text prompts need the tokenizer, which this build lacks; use --ids");
-
     int32_t *ids = NULL, n_ids = 0;
-    if (!parse_ids(ids_text, &ids, &n_ids)) return pl_cli_usage_error(cli, "bad --ids '%s'", ids_text);
+    if (ids_text && !parse_ids(ids_text, &ids, &n_ids)) return pl_cli_usage_error(cli, "bad --ids '%s'", ids_text);
 
     int rc = 1;
     pl_model *model = NULL;
     pl_context *lc = NULL;
+    pl_tokenizer *tok = NULL;
+    pl_detok *detok = NULL;
     int32_t *prompt_ids = NULL;
     float *probs = NULL;
     uint64_t t0 = pl_time_ns();
@@ -201,17 +183,46 @@ int cmd_generate(pl_cli *cli, int argc, char **argv) {
             cp.n_ctx ? cp.n_ctx : (mi->n_ctx_train < 4096 ? mi->n_ctx_train : 4096),
             (double)mem.scratch_bytes / 1048576.0);
 
-    /* prompt: BOS when the model asks for it (or the prompt is empty), unless --no-bos */
+    /* the tokenizer: for a text prompt and for text output (--ids --print-ids needs none) */
+    if (prompt || !print_ids) {
+        st = pl_tokenizer_load(cli->ctx, pl_model_gguf(model), &tok);
+        if (st == PL_OK) st = pl_detok_init(tok, NULL, &detok);
+        if (st != PL_OK) {
+            pl_cli_fail(cli, "tokenizer: %s", pl_ctx_last_error(cli->ctx));
+            goto done;
+        }
+    }
+    if (prompt) {
+        size_t n = 0, len = strlen(prompt);
+        pl_encode_params ep = pl_encode_default_params();
+        ep.add_bos = !no_bos;
+        st = pl_tokenizer_encode(tok, NULL, prompt, len, &ep, NULL, 0, &n);
+        if ((st != PL_OK && st != PL_ERR_RANGE) || n > MAX_PROMPT) {
+            pl_cli_fail(cli, "tokenizing the prompt: %s", n > MAX_PROMPT ? "too long" : pl_ctx_last_error(cli->ctx));
+            goto done;
+        }
+        ids = malloc((n + 1) * sizeof *ids);
+        if (!ids || pl_tokenizer_encode(tok, NULL, prompt, len, &ep, ids, n, &n) != PL_OK) {
+            pl_cli_fail(cli, "tokenizing the prompt failed");
+            goto done;
+        }
+        n_ids = (int32_t)n;
+    }
+    /* --ids: BOS when the vocabulary asks for it (or the prompt is empty) and the
+     * prompt doesn't start with it, unless --no-bos. Text prompts got it from encode. */
     prompt_ids = malloc(((size_t)n_ids + 1) * sizeof *prompt_ids);
     probs = malloc((size_t)mi->n_vocab * sizeof *probs);
     if (!prompt_ids || !probs) {
         pl_cli_fail(cli, "out of memory");
         goto done;
     }
+    int32_t bos = tok ? pl_tokenizer_bos(tok) : mi->bos_id;
+    bool add_bos = tok ? pl_tokenizer_add_bos(tok) : mi->add_bos;
     int32_t n_prompt = 0;
-    bool want_bos = !no_bos && mi->bos_id >= 0 && (mi->add_bos || n_ids == 0) && !(n_ids > 0 && ids[0] == mi->bos_id);
-    if (want_bos) prompt_ids[n_prompt++] = mi->bos_id;
-    memcpy(prompt_ids + n_prompt, ids, (size_t)n_ids * sizeof *ids);
+    bool want_bos = !no_bos && bos >= 0 &&
+                    (n_ids == 0 || (!prompt && add_bos && ids[0] != bos));
+    if (want_bos) prompt_ids[n_prompt++] = bos;
+    if (n_ids) memcpy(prompt_ids + n_prompt, ids, (size_t)n_ids * sizeof *ids);
     n_prompt += n_ids;
     if (n_prompt == 0) {
         pl_cli_fail(cli, "empty prompt and no BOS token to start from");
@@ -231,14 +242,19 @@ int cmd_generate(pl_cli *cli, int argc, char **argv) {
     bool first = true;
     for (; n_done < n_gen; n_done++) {
         const float *lg = pl_context_logits(lc, 0);
-        int32_t tok = temp > 0 ? sample(lg, probs, mi->n_vocab, (float)temp, &rng) : argmax(lg, mi->n_vocab);
-        if (!ignore_eos && tok == mi->eos_id) break;
-        if (print_ids) printf(first ? "%d" : " %d", tok);
-        else print_piece(pl_model_gguf(model), tok);
+        int32_t id = temp > 0 ? sample(lg, probs, mi->n_vocab, (float)temp, &rng) : argmax(lg, mi->n_vocab);
+        if (!ignore_eos && (tok ? pl_tokenizer_is_eog(tok, id) : id == mi->eos_id)) break;
+        if (print_ids) {
+            printf(first ? "%d" : " %d", id);
+        } else {
+            const char *text;
+            size_t len;
+            if (pl_detok_push(detok, id, &text, &len) == PL_OK) fwrite(text, 1, len, stdout);
+        }
         first = false;
         fflush(stdout);
         if (n_done + 1 == n_gen) { n_done++; break; }
-        pl_batch nb = { .n_tokens = 1, .tokens = &tok };
+        pl_batch nb = { .n_tokens = 1, .tokens = &id };
         st = pl_context_decode(lc, &nb);
         if (st == PL_ERR_CONTEXT_FULL) {
             n_done++;
@@ -251,6 +267,12 @@ int cmd_generate(pl_cli *cli, int argc, char **argv) {
         }
     }
     uint64_t t3 = pl_time_ns();
+    if (detok) {
+        const char *text;
+        size_t len;
+        pl_detok_flush(detok, &text, &len);
+        fwrite(text, 1, len, stdout);
+    }
     if (print_ids || !first) printf("\n");
     double pp_s = (double)(t2 - t1) / 1e9, tg_s = (double)(t3 - t2) / 1e9;
     /* generated tokens after the first are the decode steps (the first came from the prompt) */
@@ -263,6 +285,8 @@ done:
     free(ids);
     free(prompt_ids);
     free(probs);
+    pl_detok_free(detok);
+    pl_tokenizer_free(tok);
     pl_context_free(lc);
     pl_model_free(model);
     return rc;

@@ -33,6 +33,7 @@
 #include "parley/gguf.h"
 #include "parley/model.h"
 #include "parley/tensor.h"
+#include "parley/tokenizer.h"
 #include "ref_model.h"
 
 static const char *fixdir;
@@ -684,8 +685,25 @@ static void test_generate_cli(void **s) {
     assert_non_null(strstr(r.err, "prompt 5 tokens"));
     assert_non_null(strstr(r.err, "generated 16 tokens"));
 
-    /* sampling is seeded: same seed, same ids */
+    /* a text prompt goes through the vocabulary: "Hello" is these byte tokens here */
     static run_out r2;
+    run_cli(&r2, "generate -m '%s' -p 'Hello' -n 16 --print-ids --ignore-eos -t 1", path);
+    assert_int_equal(r2.code, 0);
+    assert_string_equal(r2.out, expect);
+    /* text output is the tokenizer's decoding of those ids */
+    run_cli(&r2, "generate -m '%s' -p 'Hello' -n 16 --ignore-eos", path);
+    assert_int_equal(r2.code, 0);
+    pl_tokenizer *tk = NULL;
+    assert_int_equal(pl_tokenizer_load_file(ctx, path, &tk), PL_OK);
+    char text[1024];
+    size_t tn = 0;
+    assert_int_equal(pl_tokenizer_decode(tk, want, 16, NULL, text, sizeof text - 2, &tn), PL_OK);
+    text[tn] = '\n';
+    text[tn + 1] = 0;
+    assert_string_equal(r2.out, text);
+    pl_tokenizer_free(tk);
+
+    /* sampling is seeded: same seed, same ids */
     run_cli(&r, "generate -m '%s' --ids '1 2 3' -n 12 --temp 1.5 --seed 9 --print-ids --ignore-eos", path);
     run_cli(&r2, "generate -m '%s' --ids '1 2 3' -n 12 --temp 1.5 --seed 9 --print-ids --ignore-eos", path);
     assert_int_equal(r.code, 0);
