@@ -183,14 +183,19 @@ int cmd_generate(pl_cli *cli, int argc, char **argv) {
             cp.n_ctx ? cp.n_ctx : (mi->n_ctx_train < 4096 ? mi->n_ctx_train : 4096),
             (double)mem.scratch_bytes / 1048576.0);
 
-    /* the tokenizer: for a text prompt and for text output (--ids --print-ids needs none) */
-    if (prompt || !print_ids) {
-        st = pl_tokenizer_load(cli->ctx, pl_model_gguf(model), &tok);
-        if (st == PL_OK) st = pl_detok_init(tok, NULL, &detok);
-        if (st != PL_OK) {
+    /* the tokenizer: BOS and end-of-generation ids, text in and out. Only --ids with
+     * --print-ids can do without one (no BOS added, no stop token then). */
+    st = pl_tokenizer_load(cli->ctx, pl_model_gguf(model), &tok);
+    if (st == PL_OK) st = pl_detok_init(tok, NULL, &detok);
+    if (st != PL_OK) {
+        if (prompt || !print_ids) {
             pl_cli_fail(cli, "tokenizer: %s", pl_ctx_last_error(cli->ctx));
             goto done;
         }
+        pl_log(cli->ctx, PL_LOG_LEVEL_WARN, "no usable tokenizer (%s): no BOS, no stop token",
+               pl_ctx_last_error(cli->ctx));
+        pl_tokenizer_free(tok);
+        tok = NULL;
     }
     if (prompt) {
         size_t n = 0, len = strlen(prompt);
@@ -216,8 +221,8 @@ int cmd_generate(pl_cli *cli, int argc, char **argv) {
         pl_cli_fail(cli, "out of memory");
         goto done;
     }
-    int32_t bos = tok ? pl_tokenizer_bos(tok) : mi->bos_id;
-    bool add_bos = tok ? pl_tokenizer_add_bos(tok) : mi->add_bos;
+    int32_t bos = tok ? pl_tokenizer_bos(tok) : PL_TOKEN_NULL;
+    bool add_bos = tok && pl_tokenizer_add_bos(tok);
     int32_t n_prompt = 0;
     bool want_bos = !no_bos && bos >= 0 &&
                     (n_ids == 0 || (!prompt && add_bos && ids[0] != bos));
@@ -243,7 +248,7 @@ int cmd_generate(pl_cli *cli, int argc, char **argv) {
     for (; n_done < n_gen; n_done++) {
         const float *lg = pl_context_logits(lc, 0);
         int32_t id = temp > 0 ? sample(lg, probs, mi->n_vocab, (float)temp, &rng) : argmax(lg, mi->n_vocab);
-        if (!ignore_eos && (tok ? pl_tokenizer_is_eog(tok, id) : id == mi->eos_id)) break;
+        if (!ignore_eos && tok && pl_tokenizer_is_eog(tok, id)) break;
         if (print_ids) {
             printf(first ? "%d" : " %d", id);
         } else {

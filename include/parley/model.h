@@ -74,14 +74,10 @@ typedef struct pl_model_info {
     bool        tied_output;   /* no output.weight: logits use token_embd */
     uint64_t    weight_bytes;  /* bytes of all tensors (in the mapping) */
     uint64_t    file_bytes;
-    int32_t     bos_id;        /* tokenizer.ggml.bos_token_id, or -1 */
-    int32_t     eos_id;        /* tokenizer.ggml.eos_token_id, or -1 */
-    bool        add_bos;       /* tokenizer.ggml.add_bos_token (default: true when bos_id >= 0
-                                  and the tokenizer model is "llama", else false) */
 } pl_model_info;
 
 const pl_model_info *pl_model_get_info(const pl_model *m);
-/* The model's opened file (for the tokenizer and chat template). Owned by the model. */
+/* The model's opened file (for pl_tokenizer_load and the chat template). Owned by the model. */
 const pl_gguf *pl_model_gguf(const pl_model *m);
 
 /* ---- context ---- */

@@ -272,20 +272,6 @@ static pl_status load_tensors(loader *L) {
     return PL_OK;
 }
 
-static void load_tokenizer_info(pl_model *m) {
-    pl_model_info *mi = &m->info;
-    uint32_t v;
-    mi->bos_id = pl_gguf_get_u32(m->gguf, "tokenizer.ggml.bos_token_id", &v) == PL_OK && v < (uint32_t)mi->n_vocab
-                     ? (int32_t)v : -1;
-    mi->eos_id = pl_gguf_get_u32(m->gguf, "tokenizer.ggml.eos_token_id", &v) == PL_OK && v < (uint32_t)mi->n_vocab
-                     ? (int32_t)v : -1;
-    bool add;
-    pl_str tm;
-    if (pl_gguf_get_bool(m->gguf, "tokenizer.ggml.add_bos_token", &add) == PL_OK) mi->add_bos = add;
-    else mi->add_bos = pl_gguf_get_str(m->gguf, "tokenizer.ggml.model", &tm) == PL_OK && pl_str_eq(tm, "llama");
-    if (mi->bos_id < 0) mi->add_bos = false;
-}
-
 pl_model_params pl_model_default_params(void) {
     return (pl_model_params){ .prefault = false };
 }
@@ -330,7 +316,6 @@ pl_status pl_model_load(pl_ctx *ctx, const char *path, const pl_model_params *pa
     if (pl_gguf_get_str(m->gguf, "general.name", &name) == PL_OK) pl_str_copy(name, m->info.name, sizeof m->info.name);
     uint32_t ft;
     m->info.file_type = pl_gguf_get_u32(m->gguf, "general.file_type", &ft) == PL_OK ? ft : UINT32_MAX;
-    load_tokenizer_info(m);
     m->info.file_bytes = pl_gguf_file_size(m->gguf);
     for (int64_t i = 0; i < pl_gguf_n_tensors(m->gguf); i++) {
         pl_gguf_tensor t;
