@@ -8,9 +8,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "parley/gguf.h"
+#include "parley/store.h"
 #include "parley/tokenizer.h"
 
 static const char usage_text[] =
@@ -20,7 +22,8 @@ static const char usage_text[] =
     "Default output: one token per line, its id and its decoded piece.\n"
     "\n"
     "options:\n"
-    "  -m, --model FILE     GGUF file with a tokenizer (a vocabulary-only file is fine)\n"
+    "  -m, --model FILE     GGUF file with a tokenizer (a vocabulary-only file is fine),\n"
+    "                       or the name of a model in the store (see 'parley list')\n"
     "  --ids                print only the ids, space-separated on one line\n"
     "  --pieces             print only the decoded pieces, one quoted piece per line\n"
     "  --no-bos             never add BOS (EOS is still added if the vocabulary asks)\n"
@@ -144,9 +147,13 @@ int cmd_tokenize(pl_cli *cli, int argc, char **argv) {
 
     pl_tokenizer *tok = NULL;
     pl_tok_scratch *scratch = NULL;
-    char *input = NULL;
+    char *input = NULL, *resolved = NULL;
     pl_token *ids = NULL;
     int rc = 1;
+    /* -m NAME: a model in the store (see parley/store.h) */
+    if (access(model, F_OK) != 0 && !strchr(model, '/') && pl_model_resolve(cli->ctx, model, &resolved) == PL_OK)
+        model = resolved;
+    pl_ctx_clear_error(cli->ctx);
     if (pl_tokenizer_load_file(cli->ctx, model, &tok) != PL_OK) {
         pl_cli_fail(cli, "%s: %s", model, pl_ctx_last_error(cli->ctx));
         goto out;
@@ -220,6 +227,7 @@ int cmd_tokenize(pl_cli *cli, int argc, char **argv) {
 out:
     free(ids);
     free(input);
+    pl_free(cli->ctx, resolved);
     pl_tok_scratch_free(scratch);
     pl_tokenizer_free(tok);
     return rc;
