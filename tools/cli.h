@@ -47,5 +47,9 @@ bool pl_cli_parse_u64(const char *s, uint64_t *out);
 const char *pl_cli_opt_value(pl_cli *cli, int argc, char **argv, int *i);
 /* True when argv[i] is `name` or starts with `name=`. */
 bool pl_cli_is_opt(const char *arg, const char *name);
+/* What `-m NAME-or-PATH` means (an existing file, else a model in the store,
+ * see parley/store.h). Returns a path to pl_free on cli->ctx, or NULL after
+ * printing "parley CMD: <why, and the pull command to run>". */
+char *pl_cli_model_path(pl_cli *cli, const char *spec);
 
 #endif

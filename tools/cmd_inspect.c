@@ -9,10 +9,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
 #include "cli.h"
+#include "parley/store.h"
 #include "parley/gguf.h"
 #include "parley/tensor.h"
 
@@ -20,11 +22,12 @@
 #define STRING_PREVIEW 120  /* bytes shown of a long string value */
 
 static const char usage_text[] =
-    "usage: parley inspect [options] FILE.gguf\n"
+    "usage: parley inspect [options] FILE.gguf|NAME\n"
     "\n"
     "Print a GGUF file's header, metadata, tensor table, totals and an\n"
     "architecture summary. The file is validated completely first: a truncated\n"
-    "or crafted file gives a one-line error and exit code 1.\n"
+    "or crafted file gives a one-line error and exit code 1. NAME is a model in\n"
+    "the store (see 'parley list').\n"
     "\n"
     "options:\n"
     "  --json         machine-readable output (one JSON object on stdout)\n"
@@ -421,13 +424,21 @@ int cmd_inspect(pl_cli *cli, int argc, char **argv) {
         else path = argv[i];
     }
     if (!path) return pl_cli_usage_error(cli, "missing FILE.gguf");
+    /* not a file: maybe a model in the store */
+    char *resolved = NULL;
+    if (access(path, F_OK) != 0 && !strchr(path, '/') && pl_model_resolve(cli->ctx, path, &resolved) == PL_OK)
+        path = resolved;
+    pl_ctx_clear_error(cli->ctx);
     pl_gguf *g = NULL;
     pl_status st = pl_gguf_open(cli->ctx, path, &g);
     if (st != PL_OK) {
         const char *msg = pl_ctx_last_error(cli->ctx);
-        return pl_cli_fail(cli, "%s", msg && *msg ? msg : pl_status_str(st));
+        int rc = pl_cli_fail(cli, "%s", msg && *msg ? msg : pl_status_str(st));
+        pl_free(cli->ctx, resolved);
+        return rc;
     }
     int rc = json ? print_json(path, g, tensors, full) : (print_text(path, g, tensors, full), 0);
     pl_gguf_free(g);
+    pl_free(cli->ctx, resolved);
     return rc;
 }

@@ -4,6 +4,13 @@
 #define PL_COMMAND_LIST(X)                                                          \
     X(inspect, cmd_inspect, "print a GGUF file's metadata, tensors and architecture") \
     X(fixture, cmd_fixture, "write a random-weight GGUF model at a real architecture's shape") \
-    X(transcribe, cmd_transcribe, "transcribe a recording (text, json, srt or vtt)")        \
-    X(speak,   cmd_speak,   "speak text into a WAV or raw PCM file")                    \
+    X(template, cmd_template, "render a chat template for a conversation and print the prompt") \
+    X(generate, cmd_generate, "continue a prompt with a GGUF language model (greedy or sampled)") \
+    X(tokenize, cmd_tokenize, "tokenize text with a GGUF file's vocabulary and print ids or pieces") \
+    X(pull,    cmd_pull,    "download a model into the store (a catalog name, hf://OWNER/REPO/FILE or a URL)") \
+    X(list,    cmd_list,    "list the models in the store: name, size, quant, path") \
+    X(rm,      cmd_rm,      "remove a model from the store") \
+    X(config,  cmd_config,  "show the effective configuration (parley.yaml, PARLEY_* env, flags)") \
+    X(transcribe, cmd_transcribe, "transcribe a recording (text, json, srt or vtt)") \
+    X(speak,   cmd_speak,   "speak text into a WAV or raw PCM file") \
     X(version, cmd_version, "print the version and the CPU features parley detected")
