@@ -34,9 +34,9 @@ extern "C" {
 /* The rate the speech recognizers and the VAD work at. */
 #define PL_AUDIO_STT_RATE 16000
 
-/* Resampler quality (libsamplerate's converters, best first). Cost on one core
- * for 16 kHz output, measured in tests/speech: BEST ~60x, MEDIUM ~150x,
- * FASTEST ~400x real time; LINEAR aliases and is only for tests. */
+/* Resampler quality (libsamplerate's converters). Speed for 44.1 -> 16 kHz on
+ * one core (docs/benchmarks.md): MEDIUM 130x, BEST 43x, FASTEST 400x real
+ * time; LINEAR aliases and is only for tests. */
 typedef enum pl_resample_quality {
     PL_RESAMPLE_QUALITY_MEDIUM = 0, /* default: sinc, 121 dB SNR, 90% band */
     PL_RESAMPLE_QUALITY_BEST,
