@@ -209,6 +209,7 @@ static pl_status decode(pl_ctx *ctx, load_src *s, const pl_audio_load_params *p,
     pl_resampler *rs = NULL;
     size_t chunk_len;
     if (!a || !pl_size_mul((size_t)CHUNK_FRAMES, (size_t)ch, &chunk_len)) goto nomem;
+    a->ctx = ctx; /* before any failure: pl_audio_free() frees through it */
     chunk = pl_malloc(ctx, chunk_len * sizeof(float));
     mono = pl_malloc(ctx, CHUNK_FRAMES * sizeof(float));
     if (!chunk || !mono) goto nomem;
@@ -216,7 +217,6 @@ static pl_status decode(pl_ctx *ctx, load_src *s, const pl_audio_load_params *p,
         st = pl_resampler_init(ctx, in_rate, out_rate, 1, p->quality, &rs);
         if (st != PL_OK) goto fail;
     }
-    a->ctx = ctx;
     a->channels = 1;
     a->sample_rate = out_rate;
     a->src_rate = in_rate;

@@ -751,6 +751,52 @@ static void test_transcript_render(void **state) {
     assert_int_equal(pl_transcript_format_parse("xml", &f), PL_ERR_INVALID_ARG);
 }
 
+/* Every allocation of decoding, the VAD and rendering, made to fail in turn:
+ * PL_ERR_NOMEM (never a crash) and nothing leaked. */
+static void test_alloc_failures(void **state) {
+    (void)state;
+    size_t n;
+    char *wav = make_wav(4800, 48000, 2, &n);
+    pl_transcript_segment seg = { .start_s = 0, .end_s = 1, .text = "x" };
+    int ok_at[3] = { 0, 0, 0 };
+    for (int which = 0; which < 3; which++) {
+        for (int64_t k = 1; k < 100 && !ok_at[which]; k++) {
+            pl_alloc_tracker tr;
+            pl_alloc_tracker_reset(&tr);
+            pl_ctx_params cp = pl_ctx_default_params();
+            cp.alloc = pl_track_alloc;
+            cp.alloc_ud = &tr;
+            cp.log_level = PL_LOG_LEVEL_NONE;
+            pl_ctx *c = NULL;
+            assert_int_equal(pl_ctx_init(&c, &cp), PL_OK);
+            tr.fail_at = tr.n_calls + k; /* count from after the ctx's own */
+            int64_t base = tr.in_use;
+            pl_status st;
+            if (which == 0) {
+                pl_audio *a = NULL;
+                st = pl_audio_load_memory(c, wav, n, NULL, &a);
+                if (st == PL_OK) assert_int_equal(a->n_frames, 1600);
+                pl_audio_free(a);
+            } else if (which == 1) {
+                pl_vad *v = NULL;
+                st = pl_vad_init(c, NULL, &v);
+                pl_vad_free(v);
+            } else {
+                pl_transcript t = { .segments = &seg, .n_segments = 1, .text = "x", .ctx = c };
+                char *out = NULL;
+                st = pl_transcript_render(&t, PL_TRANSCRIPT_FORMAT_SRT, NULL, &out, NULL);
+                pl_free(c, out);
+            }
+            if (st == PL_OK) ok_at[which] = (int)k;
+            else assert_int_equal(st, PL_ERR_NOMEM);
+            assert_int_equal(tr.in_use, base);
+            pl_ctx_free(c);
+        }
+        assert_true(ok_at[which] > 1); /* at least one allocation was made to fail */
+    }
+    free(wav);
+}
+
 static int setup(void **state) {
     (void)state;
     snprintf(tmpdir, sizeof tmpdir, "/tmp/pl_speech_XXXXXX");
@@ -783,6 +829,7 @@ int main(void) {
         cmocka_unit_test(test_vad_rejects_noise),
         cmocka_unit_test(test_vad_forced),
         cmocka_unit_test(test_vad_params),
+        cmocka_unit_test(test_alloc_failures),
         cmocka_unit_test(test_word_distance),
         cmocka_unit_test(test_transcript_render),
     };
