@@ -127,7 +127,7 @@ const pl_stt_backend *pl_stt_backend_of(const pl_stt *stt);
  * merged into one segment while the segment stays within max_segment_s, so
  * the recognizer sees whole sentences with their context (PocketSphinx's
  * whole-utterance normalization is better on longer audio: jfk.wav 18% WER
- * as one segment, about 50% cut at every pause). Each segment's audio runs
+ * as one segment, 36% cut at every pause). Each segment's audio runs
  * from its first utterance's padded start to its last one's end + 100 ms;
  * every non-empty result becomes a segment of the transcript. */
 
