@@ -2,8 +2,10 @@
  * parley/tensor.h - the tensor type table: one row per ggml type id.
  *
  * The table is immutable static data: every function here is thread-safe and
- * allocation-free. Later issues add per-type dequantize/quantize/dot entries to
- * the same rows (src/tensor/), never a switch elsewhere.
+ * allocation-free. Per-type dequantize/quantize/dot entries live in the rows
+ * (src/tensor/), never in a switch elsewhere. The entries here are the scalar
+ * reference versions written from the block definitions (shared formats.md);
+ * faster kernels plug in behind pl_matmul() without changing callers.
  */
 #ifndef PARLEY_TENSOR_H
 #define PARLEY_TENSOR_H
@@ -59,6 +61,10 @@ typedef enum pl_type {
 /* Row converters: n is a multiple of block_size; x and y do not overlap. */
 typedef void (*pl_to_f32_fn)(const void *x, float *y, int64_t n);
 typedef void (*pl_from_f32_fn)(const float *x, void *y, int64_t n);
+/* Dot product of n values (a multiple of block_size): x in the row's type, y in the
+ * row's vec_dot_type (the activation format, e.g. Q8_0 for Q4_0 weights, Q8_K for
+ * the K types). Quantized pairs sum in integers per block and scale once per block. */
+typedef float (*pl_vec_dot_fn)(const void *x, const void *y, int64_t n);
 
 typedef struct pl_type_info {
     const char    *name;       /* "q4_K"-style ggml name; NULL for retired/unknown ids */
@@ -67,6 +73,8 @@ typedef struct pl_type_info {
     bool           quantized;
     pl_to_f32_fn   to_f32;     /* scalar reference dequantize; NULL when not supported */
     pl_from_f32_fn from_f32;   /* scalar reference quantize; NULL when not supported */
+    uint32_t       vec_dot_type; /* pl_type activations are converted to for vec_dot */
+    pl_vec_dot_fn  vec_dot;    /* scalar reference dot; NULL when the type can't be a weight */
 } pl_type_info;
 
 /* Row for a type id, or NULL when id is not a known ggml type (retired or >= COUNT). */
@@ -95,6 +103,33 @@ float    pl_f16_to_f32(uint16_t h);
 uint16_t pl_f32_to_f16(float f);
 float    pl_bf16_to_f32(uint16_t h);
 uint16_t pl_f32_to_bf16(float f);
+
+/* ---- matrix x activations: the seam the fast kernels plug into ----
+ * A weight matrix is `rows` rows of `k` values of `type`, row r at data + r*row_bytes
+ * (a GGUF tensor with ne = [k, rows]). Borrowed: the matrix does not own data. */
+typedef struct pl_mat {
+    uint32_t    type;      /* pl_type of the rows; needs a vec_dot in the table */
+    int64_t     k;         /* values per row (ne[0]); a multiple of the block size */
+    int64_t     rows;      /* ne[1] */
+    size_t      row_bytes; /* bytes per row */
+    const void *data;
+} pl_mat;
+
+/* Fill *m for data of `type` with ne = [k, rows]. PL_ERR_UNSUPPORTED when the type has
+ * no vec_dot, PL_ERR_INVALID_ARG on a bad k or rows, PL_ERR_OVERFLOW. */
+pl_status pl_mat_init(pl_mat *m, uint32_t type, int64_t k, int64_t rows, const void *data);
+
+/* Bytes of `work` that pl_matmul() needs for n activation rows of length k against
+ * weights of type w_type (the rows converted to its vec_dot_type). 0 on a bad type or k,
+ * SIZE_MAX on overflow. */
+size_t pl_matmul_work_size(uint32_t w_type, int64_t k, int64_t n);
+
+/* y[i][r] = dot(w row r, x row i) for i < n, r < w->rows.
+ * x: f32 [n][w->k]; y: f32 [n][w->rows]; work: >= pl_matmul_work_size() bytes.
+ * Activations are converted once per call, then output rows are split over the
+ * pool's threads (pool NULL: the calling thread). Allocation-free. */
+pl_status pl_matmul(pl_pool *pool, const pl_mat *w, const float *x, int64_t n, float *y,
+                    void *work, size_t work_size);
 
 /* general.file_type names (file-level quant mix), e.g. 15 -> "Q4_K_M"; NULL if unknown. */
 const char *pl_ftype_name(uint32_t ftype);

@@ -4,6 +4,8 @@
  * Block sizes and bytes per block are the file format's (see shared formats.md).
  * IQ and TQ types are listed by name only (block_size 0): files that use them
  * open, and loading a model that needs them gives "unsupported tensor type".
+ * Rows with a vec_dot can be matmul weights; the converters are in float.c,
+ * quants.c (32-value blocks) and kquants.c (256-value K blocks).
  */
 #include <strings.h>
 
@@ -14,21 +16,28 @@
 #define ROW(id_, name_, bs_, ts_, q_, ...) \
     [id_] = { .name = (name_), .block_size = (bs_), .type_size = (ts_), .quantized = (q_), __VA_ARGS__ }
 
+/* A quantized row: its reference converters and dot against activations in `vdt`. */
+#define QROW(id_, name_, bs_, ts_, fn_, vdt_)                                            \
+    ROW(id_, name_, bs_, ts_, true, .to_f32 = pl_##fn_##_to_f32_row,                     \
+        .from_f32 = pl_##fn_##_from_f32_row, .vec_dot_type = (vdt_), .vec_dot = pl_##fn_##_vec_dot)
+
 static const pl_type_info type_table[PL_TYPE_COUNT] = {
-    ROW(PL_TYPE_F32,     "f32",     1,   4,   false, .to_f32 = pl_f32_to_f32_row, .from_f32 = pl_f32_from_f32_row),
-    ROW(PL_TYPE_F16,     "f16",     1,   2,   false, .to_f32 = pl_f16_to_f32_row, .from_f32 = pl_f16_from_f32_row),
-    ROW(PL_TYPE_Q4_0,    "q4_0",    32,  18,  true),
-    ROW(PL_TYPE_Q4_1,    "q4_1",    32,  20,  true),
-    ROW(PL_TYPE_Q5_0,    "q5_0",    32,  22,  true),
-    ROW(PL_TYPE_Q5_1,    "q5_1",    32,  24,  true),
-    ROW(PL_TYPE_Q8_0,    "q8_0",    32,  34,  true),
+    ROW(PL_TYPE_F32,     "f32",     1,   4,   false, .to_f32 = pl_f32_to_f32_row, .from_f32 = pl_f32_from_f32_row,
+        .vec_dot_type = PL_TYPE_F32, .vec_dot = pl_f32_vec_dot),
+    ROW(PL_TYPE_F16,     "f16",     1,   2,   false, .to_f32 = pl_f16_to_f32_row, .from_f32 = pl_f16_from_f32_row,
+        .vec_dot_type = PL_TYPE_F16, .vec_dot = pl_f16_vec_dot),
+    QROW(PL_TYPE_Q4_0,   "q4_0",    32,  18,  q4_0, PL_TYPE_Q8_0),
+    QROW(PL_TYPE_Q4_1,   "q4_1",    32,  20,  q4_1, PL_TYPE_Q8_0),
+    QROW(PL_TYPE_Q5_0,   "q5_0",    32,  22,  q5_0, PL_TYPE_Q8_0),
+    QROW(PL_TYPE_Q5_1,   "q5_1",    32,  24,  q5_1, PL_TYPE_Q8_0),
+    QROW(PL_TYPE_Q8_0,   "q8_0",    32,  34,  q8_0, PL_TYPE_Q8_0),
     ROW(PL_TYPE_Q8_1,    "q8_1",    32,  36,  true),
-    ROW(PL_TYPE_Q2_K,    "q2_K",    256, 84,  true),
-    ROW(PL_TYPE_Q3_K,    "q3_K",    256, 110, true),
-    ROW(PL_TYPE_Q4_K,    "q4_K",    256, 144, true),
-    ROW(PL_TYPE_Q5_K,    "q5_K",    256, 176, true),
-    ROW(PL_TYPE_Q6_K,    "q6_K",    256, 210, true),
-    ROW(PL_TYPE_Q8_K,    "q8_K",    256, 292, true),
+    QROW(PL_TYPE_Q2_K,   "q2_K",    256, 84,  q2_k, PL_TYPE_Q8_K),
+    QROW(PL_TYPE_Q3_K,   "q3_K",    256, 110, q3_k, PL_TYPE_Q8_K),
+    QROW(PL_TYPE_Q4_K,   "q4_K",    256, 144, q4_k, PL_TYPE_Q8_K),
+    QROW(PL_TYPE_Q5_K,   "q5_K",    256, 176, q5_k, PL_TYPE_Q8_K),
+    QROW(PL_TYPE_Q6_K,   "q6_K",    256, 210, q6_k, PL_TYPE_Q8_K),
+    QROW(PL_TYPE_Q8_K,   "q8_K",    256, 292, q8_k, PL_TYPE_Q8_K),
     ROW(PL_TYPE_IQ2_XXS, "iq2_xxs", 0,   0,   true),
     ROW(PL_TYPE_IQ2_XS,  "iq2_xs",  0,   0,   true),
     ROW(PL_TYPE_IQ3_XXS, "iq3_xxs", 0,   0,   true),
@@ -43,11 +52,13 @@ static const pl_type_info type_table[PL_TYPE_COUNT] = {
     ROW(PL_TYPE_I64,     "i64",     1,   8,   false),
     ROW(PL_TYPE_F64,     "f64",     1,   8,   false),
     ROW(PL_TYPE_IQ1_M,   "iq1_m",   0,   0,   true),
-    ROW(PL_TYPE_BF16,    "bf16",    1,   2,   false, .to_f32 = pl_bf16_to_f32_row, .from_f32 = pl_bf16_from_f32_row),
+    ROW(PL_TYPE_BF16,    "bf16",    1,   2,   false, .to_f32 = pl_bf16_to_f32_row, .from_f32 = pl_bf16_from_f32_row,
+        .vec_dot_type = PL_TYPE_BF16, .vec_dot = pl_bf16_vec_dot),
     ROW(PL_TYPE_TQ1_0,   "tq1_0",   0,   0,   true),
     ROW(PL_TYPE_TQ2_0,   "tq2_0",   0,   0,   true),
 };
 
+#undef QROW
 #undef ROW
 
 const pl_type_info *pl_type_get(uint32_t id) {

@@ -1,0 +1,194 @@
+/*
+ * forward.c - one forward step over up to n_batch tokens, for every architecture
+ * in the table (options, not copies):
+ *
+ *   x = token_embd[tok]
+ *   per layer:  h = rmsnorm(x) * attn_norm
+ *               q, k, v = Wq h (+bq), Wk h (+bk), Wv h (+bv)   (or one fused Wqkv)
+ *               q, k = per-head rmsnorm (qwen3); RoPE(q, k, pos)
+ *               K/V cache[seq][pos] = k, v (f16)
+ *               x += Wo softmax(q k^T / sqrt(hd) + causal) v      (GQA: kv head = h / group)
+ *               h = rmsnorm(x) * ffn_norm
+ *               x += Wdown (silu(Wgate h) * Wup h)                (or one fused Wgate_up)
+ *   logits = Woutput (rmsnorm(x) * output_norm), only for the rows asked for.
+ *
+ * Matmuls go through pl_matmul() (type table, thread pool); attention is split over
+ * (token, head) pairs on the pool. Everything else is O(T x n_embd) on one thread.
+ * Softmax and norms accumulate in double; all buffers come from the context.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "model_int.h"
+
+/* y = x / sqrt(mean(x^2) + eps) * w over n values */
+static void rmsnorm(float *y, const float *x, const float *w, int64_t n, float eps) {
+    double ss = 0.0;
+    for (int64_t i = 0; i < n; i++) ss += (double)x[i] * x[i];
+    float scale = (float)(1.0 / sqrt(ss / (double)n + (double)eps));
+    for (int64_t i = 0; i < n; i++) y[i] = (x[i] * scale) * w[i];
+}
+
+static void matmul(pl_context *c, const pl_mat *w, const float *x, int64_t n, float *y) {
+    /* the context sized work for every matrix of the model at n <= n_batch, so this
+     * cannot fail; a failure here is a bug, caught by the tests */
+    pl_status st = pl_matmul(c->pool, w, x, n, y, c->work, c->work_size);
+    (void)st;
+}
+
+static void add_bias(float *y, const float *b, int64_t n_rows, int64_t dim) {
+    if (!b) return;
+    for (int64_t t = 0; t < n_rows; t++)
+        for (int64_t i = 0; i < dim; i++) y[t * dim + i] += b[i];
+}
+
+/* cos/sin of every (token, pair), once per step, shared by all layers and heads */
+static void rope_table(pl_context *c, int32_t n) {
+    const pl_rope *r = &c->rope;
+    for (int32_t t = 0; t < n; t++) {
+        float *cs = c->rope_cs + (size_t)t * (size_t)r->n_rot;
+        for (int32_t i = 0; i < r->n_rot / 2; i++) {
+            double theta = (double)c->tok_pos[t] * r->freq[i];
+            cs[2 * i] = (float)cos(theta) * r->mscale;
+            cs[2 * i + 1] = (float)sin(theta) * r->mscale;
+        }
+    }
+}
+
+/* Rotate the first n_rot dims of each of n_heads heads of one token. */
+static void rope_apply(const pl_rope *r, const float *cs, float *x, int32_t n_heads, int32_t hd) {
+    int32_t half = r->n_rot / 2;
+    for (int32_t h = 0; h < n_heads; h++) {
+        float *v = x + (size_t)h * (size_t)hd;
+        for (int32_t i = 0; i < half; i++) {
+            int32_t a = r->neox ? i : 2 * i, b = r->neox ? i + half : 2 * i + 1;
+            float x0 = v[a], x1 = v[b], co = cs[2 * i], si = cs[2 * i + 1];
+            v[a] = x0 * co - x1 * si;
+            v[b] = x0 * si + x1 * co;
+        }
+    }
+}
+
+typedef struct attn_job {
+    pl_context *c;
+    int32_t     layer;
+} attn_job;
+
+/* One (token, query head) per index: scores over the sequence's positions 0..pos. */
+static void attn_range(void *ud, int64_t begin, int64_t end, int ith) {
+    attn_job *j = ud;
+    pl_context *c = j->c;
+    const pl_model_info *mi = &c->model->info;
+    const int32_t hk = mi->head_dim_k, hv = mi->head_dim_v, group = mi->n_head / mi->n_head_kv;
+    const float scale = 1.0f / sqrtf((float)hk);
+    float *sc = c->scores + (size_t)ith * (size_t)c->n_ctx;
+    for (int64_t idx = begin; idx < end; idx++) {
+        int32_t t = (int32_t)(idx / mi->n_head), h = (int32_t)(idx % mi->n_head), kvh = h / group;
+        int32_t seq = c->tok_seq[t], pos = c->tok_pos[t];
+        const float *q = c->q + (size_t)t * (size_t)mi->n_head * (size_t)hk + (size_t)h * (size_t)hk;
+        float mx = -INFINITY;
+        for (int32_t p = 0; p <= pos; p++) {
+            const uint16_t *k = pl_kv_k(c, j->layer, seq, p, kvh);
+            float s = 0.0f;
+            for (int32_t d = 0; d < hk; d++) s += q[d] * pl_f16_to_f32(k[d]);
+            sc[p] = s * scale;
+            if (sc[p] > mx) mx = sc[p];
+        }
+        double sum = 0.0;
+        for (int32_t p = 0; p <= pos; p++) {
+            sc[p] = expf(sc[p] - mx);
+            sum += sc[p];
+        }
+        float inv = (float)(1.0 / sum);
+        float *o = c->att + (size_t)t * (size_t)mi->n_head * (size_t)hv + (size_t)h * (size_t)hv;
+        memset(o, 0, (size_t)hv * sizeof(float));
+        for (int32_t p = 0; p <= pos; p++) {
+            const uint16_t *v = pl_kv_v(c, j->layer, seq, p, kvh);
+            float w = sc[p] * inv;
+            for (int32_t d = 0; d < hv; d++) o[d] += w * pl_f16_to_f32(v[d]);
+        }
+    }
+}
+
+static void attention(pl_context *c, int32_t layer, int32_t n) {
+    attn_job j = { .c = c, .layer = layer };
+    int64_t total = (int64_t)n * c->model->info.n_head;
+    if (c->n_threads > 1 && total > 1) pl_pool_for(c->pool, total, 1, attn_range, &j);
+    else attn_range(&j, 0, total, 0);
+}
+
+static inline float silu(float x) { return x / (1.0f + expf(-x)); }
+
+void pl_forward_step(pl_context *c, const int32_t *tokens, int32_t n, const int32_t *out_idx, int32_t n_out,
+                     float *logits) {
+    const pl_model *m = c->model;
+    const pl_model_info *mi = &m->info;
+    const pl_arch_info *a = m->arch;
+    const int64_t E = mi->n_embd, F = mi->n_ff, hk = mi->head_dim_k, hv = mi->head_dim_v;
+    const int64_t QD = mi->n_head * hk, KD = mi->n_head_kv * hk, VD = mi->n_head_kv * hv;
+    const pl_type_info *et = pl_type_get(m->tok_embd.type);
+
+    for (int32_t t = 0; t < n; t++)
+        et->to_f32((const uint8_t *)m->tok_embd.data + (size_t)tokens[t] * m->tok_embd.row_bytes, c->x + t * E, E);
+    rope_table(c, n);
+
+    for (int32_t l = 0; l < mi->n_layer; l++) {
+        const pl_layer *ly = &m->layers[l];
+        for (int32_t t = 0; t < n; t++) rmsnorm(c->xn + t * E, c->x + t * E, ly->attn_norm, E, mi->rms_eps);
+        if (a->fused_qkv) {
+            matmul(c, &ly->wqkv, c->xn, n, c->qkv);
+            for (int32_t t = 0; t < n; t++) {
+                const float *r = c->qkv + t * (QD + KD + VD);
+                memcpy(c->q + t * QD, r, (size_t)QD * sizeof(float));
+                memcpy(c->kc + t * KD, r + QD, (size_t)KD * sizeof(float));
+                memcpy(c->vc + t * VD, r + QD + KD, (size_t)VD * sizeof(float));
+            }
+        } else {
+            matmul(c, &ly->wq, c->xn, n, c->q);
+            matmul(c, &ly->wk, c->xn, n, c->kc);
+            matmul(c, &ly->wv, c->xn, n, c->vc);
+        }
+        add_bias(c->q, ly->bq, n, QD);
+        add_bias(c->kc, ly->bk, n, KD);
+        add_bias(c->vc, ly->bv, n, VD);
+        for (int32_t t = 0; t < n; t++) {
+            float *q = c->q + t * QD, *k = c->kc + t * KD;
+            if (a->has_qk_norm) {
+                for (int32_t h = 0; h < mi->n_head; h++) rmsnorm(q + h * hk, q + h * hk, ly->q_norm, hk, mi->rms_eps);
+                for (int32_t h = 0; h < mi->n_head_kv; h++) rmsnorm(k + h * hk, k + h * hk, ly->k_norm, hk, mi->rms_eps);
+            }
+            const float *cs = c->rope_cs + (size_t)t * (size_t)c->rope.n_rot;
+            rope_apply(&c->rope, cs, q, mi->n_head, (int32_t)hk);
+            rope_apply(&c->rope, cs, k, mi->n_head_kv, (int32_t)hk);
+            /* store this token's K/V: later tokens of the step (and later steps) read them */
+            for (int32_t h = 0; h < mi->n_head_kv; h++) {
+                uint16_t *kd = pl_kv_k(c, l, c->tok_seq[t], c->tok_pos[t], h);
+                uint16_t *vd = pl_kv_v(c, l, c->tok_seq[t], c->tok_pos[t], h);
+                for (int64_t d = 0; d < hk; d++) kd[d] = pl_f32_to_f16(k[h * hk + d]);
+                for (int64_t d = 0; d < hv; d++) vd[d] = pl_f32_to_f16(c->vc[t * VD + h * hv + d]);
+            }
+        }
+        attention(c, l, n);
+        matmul(c, &ly->wo, c->att, n, c->xn);
+        for (int64_t i = 0; i < n * E; i++) c->x[i] += c->xn[i];
+
+        for (int32_t t = 0; t < n; t++) rmsnorm(c->xn + t * E, c->x + t * E, ly->ffn_norm, E, mi->rms_eps);
+        if (a->fused_gate_up) {
+            matmul(c, &ly->w_gate_up, c->xn, n, c->ffa); /* [n][2F]: gate, then up */
+            for (int32_t t = 0; t < n; t++) {
+                const float *g = c->ffa + t * 2 * F;
+                for (int64_t i = 0; i < F; i++) c->ffb[t * F + i] = silu(g[i]) * g[F + i];
+            }
+        } else {
+            matmul(c, &ly->w_gate, c->xn, n, c->ffa);
+            matmul(c, &ly->w_up, c->xn, n, c->ffb);
+            for (int64_t i = 0; i < n * F; i++) c->ffb[i] = silu(c->ffa[i]) * c->ffb[i];
+        }
+        matmul(c, &ly->w_down, c->ffb, n, c->xn);
+        for (int64_t i = 0; i < n * E; i++) c->x[i] += c->xn[i];
+    }
+
+    if (n_out == 0) return;
+    for (int32_t j = 0; j < n_out; j++) rmsnorm(c->out_x + j * E, c->x + out_idx[j] * E, m->output_norm, E, mi->rms_eps);
+    matmul(c, &m->output, c->out_x, n_out, logits);
+}
