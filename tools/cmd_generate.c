@@ -13,6 +13,7 @@
 #include "cli.h"
 #include "parley/gguf.h"
 #include "parley/model.h"
+#include "parley/sample.h"
 #include "parley/tokenizer.h"
 
 static const char usage_text[] =
@@ -23,11 +24,12 @@ static const char usage_text[] =
     "tokens and tok/s, generated tokens and tok/s).\n"
     "\n"
     "options:\n"
-    "  -m, --model F     GGUF model file\n"
+    "  -m, --model F     GGUF model file, or the name of a model in the store\n"
     "  -p, --prompt T    prompt text, tokenized with the model's vocabulary\n"
     "  --ids \"1 2 3\"     prompt as token ids (space or comma separated)\n"
     "  -n N              tokens to generate (default 32); stops early at end of generation\n"
-    "  --temp T          sampling temperature; 0 (default) is greedy\n"
+    "  --temp T          sampling temperature (top_k 40, top_p 0.95, min_p 0.05);\n"
+    "                    0 (default) is greedy\n"
     "  --seed S          random seed for temp > 0 (default 1)\n"
     "  -t, --threads N   worker threads (default: physical cores)\n"
     "  -c, --ctx N       context length (default: min(model's, 4096))\n"
@@ -67,36 +69,6 @@ static bool parse_ids(const char *s, int32_t **out, int32_t *n) {
     *out = v;
     *n = (int32_t)k;
     return true;
-}
-
-static int32_t argmax(const float *x, int32_t n) {
-    int32_t best = 0;
-    for (int32_t i = 1; i < n; i++)
-        if (x[i] > x[best]) best = i;
-    return best;
-}
-
-static uint64_t rng_next(uint64_t *s) {
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-/* Sample from softmax(x / temp); probs is n floats of scratch. */
-static int32_t sample(const float *x, float *probs, int32_t n, float temp, uint64_t *rng) {
-    float mx = x[argmax(x, n)];
-    double sum = 0;
-    for (int32_t i = 0; i < n; i++) {
-        probs[i] = expf((x[i] - mx) / temp);
-        sum += probs[i];
-    }
-    double r = (double)(rng_next(rng) >> 11) * 0x1p-53 * sum, acc = 0;
-    for (int32_t i = 0; i < n; i++) {
-        acc += probs[i];
-        if (r < acc) return i;
-    }
-    return n - 1;
 }
 
 int cmd_generate(pl_cli *cli, int argc, char **argv) {
@@ -150,16 +122,19 @@ int cmd_generate(pl_cli *cli, int argc, char **argv) {
     if (ids_text && !parse_ids(ids_text, &ids, &n_ids)) return pl_cli_usage_error(cli, "bad --ids '%s'", ids_text);
 
     int rc = 1;
+    char *path = NULL;
     pl_model *model = NULL;
     pl_context *lc = NULL;
     pl_tokenizer *tok = NULL;
     pl_detok *detok = NULL;
     int32_t *prompt_ids = NULL;
-    float *probs = NULL;
+    pl_sampler *sampler = NULL;
+    path = pl_cli_model_path(cli, model_path); /* a file, or a model in the store */
+    if (!path) goto done;
     uint64_t t0 = pl_time_ns();
     pl_model_params mp = pl_model_default_params();
     mp.prefault = true;
-    pl_status st = pl_model_load(cli->ctx, model_path, &mp, &model);
+    pl_status st = pl_model_load(cli->ctx, path, &mp, &model);
     if (st != PL_OK) {
         pl_cli_fail(cli, "%s", pl_ctx_last_error(cli->ctx));
         goto done;
@@ -178,7 +153,7 @@ int cmd_generate(pl_cli *cli, int argc, char **argv) {
     fprintf(stderr,
             "parley generate: %s (%s, %d layers, vocab %d): weights mapped %.1f MiB, KV cache %.1f MiB "
             "(%d tokens), scratch %.1f MiB\n",
-            mi->name[0] ? mi->name : model_path, mi->arch, mi->n_layer, mi->n_vocab,
+            mi->name[0] ? mi->name : path, mi->arch, mi->n_layer, mi->n_vocab,
             (double)mi->weight_bytes / 1048576.0, (double)mem.kv_bytes / 1048576.0,
             cp.n_ctx ? cp.n_ctx : (mi->n_ctx_train < 4096 ? mi->n_ctx_train : 4096),
             (double)mem.scratch_bytes / 1048576.0);
@@ -216,8 +191,15 @@ int cmd_generate(pl_cli *cli, int argc, char **argv) {
     /* --ids: BOS when the vocabulary asks for it (or the prompt is empty) and the
      * prompt doesn't start with it, unless --no-bos. Text prompts got it from encode. */
     prompt_ids = malloc(((size_t)n_ids + 1) * sizeof *prompt_ids);
-    probs = malloc((size_t)mi->n_vocab * sizeof *probs);
-    if (!prompt_ids || !probs) {
+    /* the sampler chain's defaults (top_k 40, top_p 0.95, min_p 0.05) at --temp; 0 is greedy */
+    pl_sampler_params sp = pl_sampler_default_params();
+    sp.temperature = (float)temp;
+    sp.seed = seed;
+    if (pl_sampler_init(cli->ctx, &sp, mi->n_vocab, &sampler) != PL_OK) {
+        pl_cli_fail(cli, "sampler: %s", pl_ctx_last_error(cli->ctx));
+        goto done;
+    }
+    if (!prompt_ids) {
         pl_cli_fail(cli, "out of memory");
         goto done;
     }
@@ -243,11 +225,15 @@ int cmd_generate(pl_cli *cli, int argc, char **argv) {
     }
     uint64_t t2 = pl_time_ns();
     int32_t n_done = 0;
-    uint64_t rng = seed;
     bool first = true;
     for (; n_done < n_gen; n_done++) {
         const float *lg = pl_context_logits(lc, 0);
-        int32_t id = temp > 0 ? sample(lg, probs, mi->n_vocab, (float)temp, &rng) : argmax(lg, mi->n_vocab);
+        int32_t id = pl_sampler_sample(sampler, lg);
+        if (id < 0) {
+            pl_cli_fail(cli, "sampling: %s", pl_status_str((pl_status)id));
+            goto done;
+        }
+        pl_sampler_accept(sampler, id);
         if (!ignore_eos && tok && pl_tokenizer_is_eog(tok, id)) break;
         if (print_ids) {
             printf(first ? "%d" : " %d", id);
@@ -289,10 +275,11 @@ int cmd_generate(pl_cli *cli, int argc, char **argv) {
 done:
     free(ids);
     free(prompt_ids);
-    free(probs);
+    pl_sampler_free(sampler);
     pl_detok_free(detok);
     pl_tokenizer_free(tok);
     pl_context_free(lc);
     pl_model_free(model);
+    pl_free(cli->ctx, path);
     return rc;
 }
