@@ -58,6 +58,8 @@ struct pl_session {
     /* the turn being generated */
     const pl_turn_callbacks *cb;
     pl_ebuf            content, reasoning;
+    char              *piece;   /* [piece_cap] a token's text without NUL bytes */
+    size_t             piece_cap;
     bool               generating; /* this turn got past the prefill */
     bool               oom;     /* a reply buffer could not grow: the turn fails */
     char               err[PL_CTX_ERR_CAP];

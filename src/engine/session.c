@@ -30,6 +30,7 @@ void pl_session_free(pl_session *s) {
     for (size_t i = 0; s->stops && i < s->p.n_stops; i++) pl_free(ctx, s->stops[i]);
     pl_free(ctx, s->stops);
     pl_free(ctx, s->prompt);
+    pl_free(ctx, s->piece);
     pl_free(ctx, s->cache);
     pl_free(ctx, s->content.data);
     pl_free(ctx, s->reasoning.data);
@@ -109,11 +110,13 @@ pl_status pl_session_init(pl_ctx *ctx, const pl_engine *e, const pl_session_para
     if ((st = pl_detok_init(e->tok, NULL, &s->detok)) != PL_OK) goto fail;
     if ((st = pl_tok_scratch_init(e->tok, &s->scratch)) != PL_OK) goto fail;
     if ((st = pl_conv_init(ctx, &s->conv)) != PL_OK) goto fail;
+    s->piece_cap = pl_tokenizer_max_piece(e->tok) + 8; /* + a held partial UTF-8 sequence */
+    s->piece = pl_malloc(ctx, s->piece_cap);
     s->prompt = pl_calloc(ctx, (size_t)s->n_ctx, sizeof *s->prompt);
     s->cache = pl_calloc(ctx, (size_t)s->n_ctx, sizeof *s->cache);
     s->content.data = pl_malloc(ctx, s->content.cap = 4096);
     s->reasoning.data = pl_malloc(ctx, s->reasoning.cap = 4096);
-    if (!s->prompt || !s->cache || !s->content.data || !s->reasoning.data) goto oom;
+    if (!s->piece || !s->prompt || !s->cache || !s->content.data || !s->reasoning.data) goto oom;
     *out = s;
     return PL_OK;
 oom:
@@ -155,6 +158,17 @@ static void on_channel(void *ud, pl_channel ch, const char *text, size_t len) {
 static void on_stopped_text(void *ud, const char *text, size_t len) {
     pl_session *s = ud;
     pl_think_feed(s->think, text, len, on_channel, s);
+}
+
+/* NUL bytes (a model can emit the byte token 0) would cut the answer short
+ * in every C string downstream: drop them. Copies into s->piece, sized at
+ * init for the longest token piece. */
+static const char *strip_nul(pl_session *s, const char *text, size_t *len) {
+    size_t n = 0;
+    for (size_t i = 0; i < *len && n < s->piece_cap; i++)
+        if (text[i]) s->piece[n++] = text[i];
+    *len = n;
+    return s->piece;
 }
 
 /* ---- turns ---- */
@@ -248,8 +262,9 @@ pl_status pl_session_respond(pl_session *s, const pl_turn_callbacks *cb, pl_turn
         if (pl_think_in_reasoning(s->think)) st.reasoning_tokens++;
         const char *text;
         size_t len;
-        if (pl_detok_push(s->detok, id, &text, &len) == PL_OK && len &&
-            pl_stop_feed(s->stop, text, len, on_stopped_text, s)) {
+        if (pl_detok_push(s->detok, id, &text, &len) == PL_OK && len && memchr(text, 0, len))
+            text = strip_nul(s, text, &len);
+        if (len && pl_stop_feed(s->stop, text, len, on_stopped_text, s)) {
             st.finish = PL_FINISH_STOP;
             stopped = true;
             break;
@@ -272,6 +287,7 @@ pl_status pl_session_respond(pl_session *s, const pl_turn_callbacks *cb, pl_turn
         const char *text;
         size_t len;
         pl_detok_flush(s->detok, &text, &len);
+        if (len && memchr(text, 0, len)) text = strip_nul(s, text, &len);
         if (len && pl_stop_feed(s->stop, text, len, on_stopped_text, s)) st.finish = PL_FINISH_STOP;
         else pl_stop_finish(s->stop, on_stopped_text, s);
     }
