@@ -634,6 +634,65 @@ static void test_sampled(void **state) {
     assert_string_equal(out[2], out[3]);
 }
 
+/* A real SentencePiece vocabulary (../shared) and the llama2 built-in
+ * template: the cached prefix of each turn is exactly the longest common
+ * prefix (computed here, naively) of the tokens cached before the turn and
+ * the turn's prompt, and it covers nearly all of the previous prompt. */
+static void test_real_vocab(void **state) {
+    (void)state;
+    const char *shared = getenv("PL_SHARED_DIR"), *bin = getenv("PL_BIN"), *dir = getenv("PL_FIXTURE_DIR");
+    char vocab[512], path[600], cmd[2048];
+    snprintf(vocab, sizeof vocab, "%s/vocab/ggml-vocab-llama-spm.gguf", shared ? shared : "");
+    FILE *f = shared ? fopen(vocab, "rb") : NULL;
+    if (!f || !bin || !dir) {
+        if (f) fclose(f);
+        skip();
+    }
+    fclose(f);
+    snprintf(path, sizeof path, "%s/engine-tiny-spm.gguf", dir);
+    snprintf(cmd, sizeof cmd, "'%s' fixture --preset tiny --type f16 --seed 3 --vocab '%s' -o '%s' 2>/dev/null", bin,
+             vocab, path);
+    assert_int_equal(system(cmd), 0);
+    pl_model *m = NULL;
+    assert_int_equal(pl_model_load(ctx, path, NULL, &m), PL_OK);
+    pl_engine_params ep = pl_engine_default_params();
+    ep.template_name = "llama2";
+    pl_engine *e = NULL;
+    assert_int_equal(pl_engine_init(ctx, m, &ep, &e), PL_OK);
+    pl_session_params p = base_params(512, 6);
+    pl_session *s = NULL;
+    assert_int_equal(pl_session_init(ctx, e, &p, &s), PL_OK);
+    assert_int_equal(pl_conv_set_system(pl_session_conv(s), "You are terse."), PL_OK);
+    static const char *const turns[] = { "Hello there!", "How are you, today?", "Bye." };
+    pl_token *before = malloc(512 * sizeof *before);
+    assert_non_null(before);
+    int32_t prev_prompt = 0;
+    for (size_t t = 0; t < 3; t++) {
+        const pl_token *kv = NULL;
+        int32_t n_before = pl_session_kv_tokens(s, &kv);
+        memcpy(before, kv, (size_t)n_before * sizeof *kv);
+        pl_turn_stats st;
+        assert_int_equal(pl_session_turn(s, turns[t], strlen(turns[t]), NULL, &st), PL_OK);
+        int32_t n_after = pl_session_kv_tokens(s, &kv);
+        assert_true(n_after >= st.prompt_tokens);
+        int32_t lcp = 0;
+        while (lcp < n_before && lcp < st.prompt_tokens && before[lcp] == kv[lcp]) lcp++;
+        if (lcp == st.prompt_tokens) lcp--;
+        printf("turn %zu: prompt %d, cached %d (previous prompt %d)\n", t, st.prompt_tokens, st.cached_tokens,
+               prev_prompt);
+        assert_int_equal(st.cached_tokens, lcp);
+        assert_int_equal(kv[0], pl_tokenizer_bos(pl_engine_tokenizer(e)));
+        assert_true(kv[1] != kv[0]); /* one BOS: the template's and the vocabulary's merged */
+        if (t > 0) assert_true(st.cached_tokens >= prev_prompt - 2);
+        prev_prompt = st.prompt_tokens;
+    }
+    free(before);
+    pl_session_free(s);
+    pl_engine_free(e);
+    pl_model_free(m);
+    remove(path);
+}
+
 static int setup(void **state) {
     (void)state;
     const char *dir = getenv("PL_FIXTURE_DIR");
@@ -669,7 +728,7 @@ int main(void) {
         cmocka_unit_test(test_budget_sticky), cmocka_unit_test(test_prefix_reuse),
         cmocka_unit_test(test_prefix_all_cached), cmocka_unit_test(test_finish),
         cmocka_unit_test(test_turn_errors),   cmocka_unit_test(test_think),
-        cmocka_unit_test(test_sampled),
+        cmocka_unit_test(test_sampled),       cmocka_unit_test(test_real_vocab),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
