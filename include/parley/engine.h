@@ -261,6 +261,10 @@ void pl_session_reset(pl_session *s);
  * restart). max_tokens applies from the next turn on. */
 pl_status pl_session_set_sampling(pl_session *s, const pl_sampler_params *p);
 
+/* Replace the stop strings (copied; limits as pl_stop_init). On error the
+ * old ones stay. */
+pl_status pl_session_set_stops(pl_session *s, const char *const *stops, size_t n_stops);
+
 int32_t pl_session_n_ctx(const pl_session *s);
 /* The tokens the KV cache holds, in order; returns their count. */
 int32_t pl_session_kv_tokens(const pl_session *s, const pl_token **tokens);

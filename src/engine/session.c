@@ -366,6 +366,29 @@ pl_status pl_session_set_sampling(pl_session *s, const pl_sampler_params *p) {
     return PL_OK;
 }
 
+pl_status pl_session_set_stops(pl_session *s, const char *const *stops, size_t n_stops) {
+    if (!s || (n_stops && !stops)) return PL_ERR_INVALID_ARG;
+    pl_stop *ns = NULL;
+    char **copy = n_stops ? pl_calloc(s->ctx, n_stops, sizeof *copy) : NULL;
+    pl_status rc = n_stops && !copy ? PL_ERR_NOMEM : PL_OK;
+    for (size_t i = 0; rc == PL_OK && i < n_stops; i++)
+        if (!(copy[i] = pl_strdup(s->ctx, stops[i] ? stops[i] : ""))) rc = PL_ERR_NOMEM;
+    if (rc == PL_OK) rc = pl_stop_init(s->ctx, (const char *const *)copy, n_stops, &ns);
+    if (rc != PL_OK) {
+        for (size_t i = 0; copy && i < n_stops; i++) pl_free(s->ctx, copy[i]);
+        pl_free(s->ctx, copy);
+        return pl_session_err(s, rc, "stop strings: %s", rc == PL_ERR_NOMEM ? "out of memory" : pl_ctx_last_error(s->ctx));
+    }
+    for (size_t i = 0; s->stops && i < s->p.n_stops; i++) pl_free(s->ctx, s->stops[i]);
+    pl_free(s->ctx, s->stops);
+    pl_stop_free(s->stop);
+    s->stop = ns;
+    s->stops = copy;
+    s->p.stops = (const char *const *)copy;
+    s->p.n_stops = n_stops;
+    return PL_OK;
+}
+
 int32_t pl_session_n_ctx(const pl_session *s) { return s ? s->n_ctx : 0; }
 
 int32_t pl_session_kv_tokens(const pl_session *s, const pl_token **tokens) {

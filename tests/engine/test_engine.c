@@ -424,6 +424,22 @@ static void test_finish(void **state) {
     assert_int_equal(st.generated_tokens, 4);
     assert_string_equal(rec.text[PL_CHANNEL_CONTENT], "ab");
     assert_string_equal(pl_conv_content(pl_session_conv(s), 1), "ab");
+    /* new stop strings for the next turn ("cd" held back until it cannot
+     * start "cde"; the stream ends first) */
+    const char *stops2[] = { "b", "cde" };
+    assert_int_equal(pl_session_set_stops(s, stops2, 2), PL_OK);
+    sc = (script){ .ids = ids, .n = text_ids("aXYcd", true, ids), .repeat = -1 };
+    memset(&rec, 0, sizeof rec);
+    assert_int_equal(pl_session_turn(s, "hi", 2, &cb, &st), PL_OK);
+    assert_int_equal(st.finish, PL_FINISH_STOP);
+    assert_int_equal(st.generated_tokens, 5);
+    assert_string_equal(rec.text[PL_CHANNEL_CONTENT], "aXYcd");
+    char long_stop[PL_STOP_MAX_LEN + 2];
+    memset(long_stop, 's', sizeof long_stop - 1);
+    long_stop[sizeof long_stop - 1] = 0;
+    const char *bad_stops[] = { long_stop };
+    assert_int_equal(pl_session_set_stops(s, bad_stops, 1), PL_ERR_RANGE);
+    assert_int_equal(pl_session_params_get(s)->n_stops, 2);
     pl_session_free(s);
 
     /* max_tokens */
