@@ -6,6 +6,7 @@
     X(fixture, cmd_fixture, "write a random-weight GGUF model at a real architecture's shape") \
     X(template, cmd_template, "render a chat template for a conversation and print the prompt") \
     X(generate, cmd_generate, "continue a prompt with a GGUF language model (greedy or sampled)") \
+    X(chat,    cmd_chat,    "talk with a GGUF model: REPL, one turn per stdin line, or one-shot -p") \
     X(tokenize, cmd_tokenize, "tokenize text with a GGUF file's vocabulary and print ids or pieces") \
     X(pull,    cmd_pull,    "download a model into the store (a catalog name, hf://OWNER/REPO/FILE or a URL)") \
     X(list,    cmd_list,    "list the models in the store: name, size, quant, path") \

@@ -112,6 +112,8 @@ typedef struct pl_context_memory {
 
 pl_context_memory pl_context_memory_usage(const pl_context *c);
 const pl_model *pl_context_model(const pl_context *c);
+/* Tokens a sequence may hold (n_ctx after defaults were applied). */
+int32_t pl_context_n_ctx(const pl_context *c);
 /* Last error text of this context's failing call ("" when none). */
 const char *pl_context_last_error(const pl_context *c);
 

@@ -189,6 +189,7 @@ pl_context_memory pl_context_memory_usage(const pl_context *c) {
     return c ? (pl_context_memory){ .kv_bytes = c->kv_bytes, .scratch_bytes = c->scratch_bytes } : (pl_context_memory){ 0 };
 }
 const pl_model *pl_context_model(const pl_context *c) { return c ? c->model : NULL; }
+int32_t pl_context_n_ctx(const pl_context *c) { return c ? c->n_ctx : 0; }
 const char *pl_context_last_error(const pl_context *c) { return c ? c->err : ""; }
 int32_t pl_context_n_outputs(const pl_context *c) { return c ? c->n_outputs : 0; }
 
