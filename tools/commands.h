@@ -11,4 +11,5 @@
     X(list,    cmd_list,    "list the models in the store: name, size, quant, path") \
     X(rm,      cmd_rm,      "remove a model from the store") \
     X(config,  cmd_config,  "show the effective configuration (parley.yaml, PARLEY_* env, flags)") \
+    X(bench,   cmd_bench,   "measure prompt (pp) and generation (tg) speed of a model, llama-bench style") \
     X(version, cmd_version, "print the version and the CPU features parley detected")
