@@ -131,6 +131,16 @@ size_t pl_matmul_work_size(uint32_t w_type, int64_t k, int64_t n);
 pl_status pl_matmul(pl_pool *pool, const pl_mat *w, const float *x, int64_t n, float *y,
                     void *work, size_t work_size);
 
+/* ---- kernels chosen by CPU level ----
+ * The row kernels pl_matmul() uses for weights of type id at SIMD level lv: *dot (a
+ * pl_vec_dot_fn with the same contract as the table row's) and *quantize (converts f32
+ * activations to the row's vec_dot_type). Either out-param may be NULL. Types the level
+ * has no SIMD kernel for get the scalar table rows. PL_ERR_UNSUPPORTED when this CPU
+ * can't run lv, PL_ERR_INVALID_ARG for a type without vec_dot. Thread-safe. */
+pl_status pl_type_kernel(uint32_t id, pl_cpu_level lv, pl_vec_dot_fn *dot, pl_from_f32_fn *quantize);
+/* The level pl_matmul() runs at: pl_cpu_best_level() (so $PL_CPU), read once per process. */
+pl_cpu_level pl_kernel_level(void);
+
 /* general.file_type names (file-level quant mix), e.g. 15 -> "Q4_K_M"; NULL if unknown. */
 const char *pl_ftype_name(uint32_t ftype);
 

@@ -36,6 +36,8 @@ size_t pl_matmul_work_size(uint32_t w_type, int64_t k, int64_t n) {
 typedef struct mm_job {
     const pl_mat       *w;
     const pl_type_info *wt, *at; /* weight row, activation row */
+    pl_vec_dot_fn       dot;     /* the level's kernels (kernels.c) */
+    pl_from_f32_fn      quantize;
     const float        *x;
     const uint8_t      *xq;      /* n rows of xq_bytes in the activation type */
     size_t              xq_bytes;
@@ -47,14 +49,14 @@ static void mm_convert(void *ud, int64_t begin, int64_t end, int ith) {
     mm_job *j = ud;
     (void)ith;
     for (int64_t i = begin; i < end; i++)
-        j->at->from_f32(j->x + i * j->w->k, (uint8_t *)j->xq + (size_t)i * j->xq_bytes, j->w->k);
+        j->quantize(j->x + i * j->w->k, (uint8_t *)j->xq + (size_t)i * j->xq_bytes, j->w->k);
 }
 
 static void mm_rows(void *ud, int64_t begin, int64_t end, int ith) {
     mm_job *j = ud;
     (void)ith;
     const uint8_t *wd = j->w->data;
-    pl_vec_dot_fn dot = j->wt->vec_dot;
+    pl_vec_dot_fn dot = j->dot;
     for (int64_t r = begin; r < end; r++) {
         const void *wr = wd + (size_t)r * j->w->row_bytes;
         for (int64_t i = 0; i < j->n; i++)
@@ -77,6 +79,10 @@ pl_status pl_matmul(pl_pool *pool, const pl_mat *w, const float *x, int64_t n, f
     const pl_type_info *at = pl_type_get(wt->vec_dot_type);
     if (n == 0) return PL_OK;
     mm_job j = { .w = w, .wt = wt, .at = at, .x = x, .n = n, .y = y };
+    if (pl_type_kernel(w->type, pl_kernel_level(), &j.dot, &j.quantize) != PL_OK) {
+        j.dot = wt->vec_dot;
+        j.quantize = at->from_f32;
+    }
     if (wt->vec_dot_type == PL_TYPE_F32) {
         j.xq = (const uint8_t *)x;
         j.xq_bytes = (size_t)w->k * sizeof(float);
