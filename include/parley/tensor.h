@@ -141,6 +141,15 @@ pl_status pl_type_kernel(uint32_t id, pl_cpu_level lv, pl_vec_dot_fn *dot, pl_fr
 /* The level pl_matmul() runs at: pl_cpu_best_level() (so $PL_CPU), read once per process. */
 pl_cpu_level pl_kernel_level(void);
 
+/* Vector helpers of the attention over the f16 KV cache, per level (every entry set). */
+typedef struct pl_vec_ops {
+    float (*dot_f32_f16)(const float *x, const uint16_t *y, int64_t n); /* sum x[i] * y[i] */
+    void (*axpy_f16)(float *y, float a, const uint16_t *x, int64_t n);  /* y[i] += a * x[i] */
+    pl_from_f32_fn f32_to_f16;                                           /* n values, RNE */
+} pl_vec_ops;
+/* The helpers at level lv; NULL when this CPU can't run lv. Static data, thread-safe. */
+const pl_vec_ops *pl_vec_ops_get(pl_cpu_level lv);
+
 /* general.file_type names (file-level quant mix), e.g. 15 -> "Q4_K_M"; NULL if unknown. */
 const char *pl_ftype_name(uint32_t ftype);
 

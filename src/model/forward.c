@@ -70,8 +70,9 @@ static void rope_apply(const pl_rope *r, const float *cs, float *x, int32_t n_he
 }
 
 typedef struct attn_job {
-    pl_context *c;
-    int32_t     layer;
+    pl_context       *c;
+    const pl_vec_ops *vo; /* the kernel level's f16 helpers */
+    int32_t           layer;
 } attn_job;
 
 /* One (token, query head) per index: scores over the sequence's positions 0..pos. */
@@ -88,10 +89,7 @@ static void attn_range(void *ud, int64_t begin, int64_t end, int ith) {
         const float *q = c->q + (size_t)t * (size_t)mi->n_head * (size_t)hk + (size_t)h * (size_t)hk;
         float mx = -INFINITY;
         for (int32_t p = 0; p <= pos; p++) {
-            const uint16_t *k = pl_kv_k(c, j->layer, seq, p, kvh);
-            float s = 0.0f;
-            for (int32_t d = 0; d < hk; d++) s += q[d] * pl_f16_to_f32(k[d]);
-            sc[p] = s * scale;
+            sc[p] = j->vo->dot_f32_f16(q, pl_kv_k(c, j->layer, seq, p, kvh), hk) * scale;
             if (sc[p] > mx) mx = sc[p];
         }
         double sum = 0.0;
@@ -102,16 +100,12 @@ static void attn_range(void *ud, int64_t begin, int64_t end, int ith) {
         float inv = (float)(1.0 / sum);
         float *o = c->att + (size_t)t * (size_t)mi->n_head * (size_t)hv + (size_t)h * (size_t)hv;
         memset(o, 0, (size_t)hv * sizeof(float));
-        for (int32_t p = 0; p <= pos; p++) {
-            const uint16_t *v = pl_kv_v(c, j->layer, seq, p, kvh);
-            float w = sc[p] * inv;
-            for (int32_t d = 0; d < hv; d++) o[d] += w * pl_f16_to_f32(v[d]);
-        }
+        for (int32_t p = 0; p <= pos; p++) j->vo->axpy_f16(o, sc[p] * inv, pl_kv_v(c, j->layer, seq, p, kvh), hv);
     }
 }
 
 static void attention(pl_context *c, int32_t layer, int32_t n) {
-    attn_job j = { .c = c, .layer = layer };
+    attn_job j = { .c = c, .vo = pl_vec_ops_get(pl_kernel_level()), .layer = layer };
     int64_t total = (int64_t)n * c->model->info.n_head;
     if (c->n_threads > 1 && total > 1) pl_pool_for(c->pool, total, 1, attn_range, &j);
     else attn_range(&j, 0, total, 0);
@@ -127,6 +121,7 @@ void pl_forward_step(pl_context *c, const int32_t *tokens, int32_t n, const int3
     const int64_t E = mi->n_embd, F = mi->n_ff, hk = mi->head_dim_k, hv = mi->head_dim_v;
     const int64_t QD = mi->n_head * hk, KD = mi->n_head_kv * hk, VD = mi->n_head_kv * hv;
     const pl_type_info *et = pl_type_get(m->tok_embd.type);
+    const pl_vec_ops *vo = pl_vec_ops_get(pl_kernel_level());
 
     for (int32_t t = 0; t < n; t++)
         et->to_f32((const uint8_t *)m->tok_embd.data + (size_t)tokens[t] * m->tok_embd.row_bytes, c->x + t * E, E);
@@ -164,8 +159,8 @@ void pl_forward_step(pl_context *c, const int32_t *tokens, int32_t n, const int3
             for (int32_t h = 0; h < mi->n_head_kv; h++) {
                 uint16_t *kd = pl_kv_k(c, l, c->tok_seq[t], c->tok_pos[t], h);
                 uint16_t *vd = pl_kv_v(c, l, c->tok_seq[t], c->tok_pos[t], h);
-                for (int64_t d = 0; d < hk; d++) kd[d] = pl_f32_to_f16(k[h * hk + d]);
-                for (int64_t d = 0; d < hv; d++) vd[d] = pl_f32_to_f16(c->vc[t * VD + h * hv + d]);
+                vo->f32_to_f16(k + h * hk, kd, hk);
+                vo->f32_to_f16(c->vc + t * VD + h * hv, vd, hv);
             }
         }
         attention(c, l, n);

@@ -8,6 +8,23 @@
 
 #include "tensor_int.h"
 
+/* ---- scalar vector helpers (the reference the SIMD ones are tested against) ---- */
+
+static float scalar_dot_f32_f16(const float *x, const uint16_t *y, int64_t n) {
+    float s = 0.0f;
+    for (int64_t i = 0; i < n; i++) s += x[i] * pl_f16_to_f32(y[i]);
+    return s;
+}
+static void scalar_axpy_f16(float *y, float a, const uint16_t *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] += a * pl_f16_to_f32(x[i]);
+}
+static void scalar_f32_to_f16(const float *x, void *y, int64_t n) {
+    uint16_t *o = y;
+    for (int64_t i = 0; i < n; i++) o[i] = pl_f32_to_f16(x[i]);
+}
+#define SCALAR_SET_ \
+    { .vec = { .dot_f32_f16 = scalar_dot_f32_f16, .axpy_f16 = scalar_axpy_f16, .f32_to_f16 = scalar_f32_to_f16 } }
+
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define PL_HAVE_X86_KERNELS 1
 #define X86_DECL_(p)                                                          \
@@ -23,7 +40,9 @@
     float p##q5_k_vec_dot(const void *x, const void *y, int64_t n);           \
     float p##q6_k_vec_dot(const void *x, const void *y, int64_t n);           \
     float p##f16_vec_dot(const void *x, const void *y, int64_t n);            \
-    float p##f32_vec_dot(const void *x, const void *y, int64_t n);
+    float p##f32_vec_dot(const void *x, const void *y, int64_t n);            \
+    float p##dot_f32_f16(const float *x, const uint16_t *y, int64_t n);       \
+    void p##axpy_f16(float *y, float a, const uint16_t *x, int64_t n);
 X86_DECL_(pl_avx2_)
 X86_DECL_(pl_avx512_)
 #undef X86_DECL_
@@ -42,14 +61,16 @@ X86_DECL_(pl_avx512_)
             [PL_TYPE_Q8_0] = p##quantize_q8_0, [PL_TYPE_Q8_K] = p##quantize_q8_k,              \
             [PL_TYPE_F16] = p##quantize_f16,                                                   \
         },                                                                                     \
+        .vec = { .dot_f32_f16 = p##dot_f32_f16, .axpy_f16 = p##axpy_f16, .f32_to_f16 = p##quantize_f16 }, \
     }
 static const pl_kernel_set kernel_sets[PL_CPU_LEVEL_COUNT] = {
+    [PL_CPU_LEVEL_SCALAR] = SCALAR_SET_,
     [PL_CPU_LEVEL_AVX2] = X86_SET_(pl_avx2_),
     [PL_CPU_LEVEL_AVX512] = X86_SET_(pl_avx512_),
 };
 #undef X86_SET_
 #else
-static const pl_kernel_set kernel_sets[PL_CPU_LEVEL_COUNT] = { 0 };
+static const pl_kernel_set kernel_sets[PL_CPU_LEVEL_COUNT] = { [PL_CPU_LEVEL_SCALAR] = SCALAR_SET_ };
 #endif
 
 /* The level's set, or NULL when this CPU can't run it. The AVX-512 set needs
@@ -88,4 +109,10 @@ static void level_init(void) { g_level = pl_cpu_best_level(); }
 pl_cpu_level pl_kernel_level(void) {
     pthread_once(&g_level_once, level_init);
     return g_level;
+}
+
+const pl_vec_ops *pl_vec_ops_get(pl_cpu_level lv) {
+    if ((unsigned)lv >= PL_CPU_LEVEL_COUNT) return NULL;
+    const pl_kernel_set *ks = set_for(lv);
+    return ks ? &ks->vec : NULL;
 }

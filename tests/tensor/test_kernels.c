@@ -93,6 +93,38 @@ static void test_kernels_vs_scalar(void **state) {
     assert_true(levels_run >= 1);
 }
 
+/* the attention helpers of every level vs the scalar level's, ragged lengths */
+static void test_vec_ops(void **state) {
+    (void)state;
+    enum { N = 203 };
+    static float x[N], y0[N], y1[N];
+    static uint16_t h[N], h0[N], h1[N];
+    const pl_vec_ops *ref = pl_vec_ops_get(PL_CPU_LEVEL_SCALAR);
+    assert_non_null(ref);
+    for (int lv = PL_CPU_LEVEL_SCALAR; lv < PL_CPU_LEVEL_COUNT; lv++) {
+        const pl_vec_ops *vo = pl_vec_ops_get((pl_cpu_level)lv);
+        if (!vo) continue;
+        const int64_t ns[] = { 1, 7, 8, 15, 16, 17, 64, 200, N };
+        for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++) {
+            int64_t n = ns[ni];
+            for (int64_t i = 0; i < n; i++) {
+                x[i] = frand() * 3.0f;
+                h[i] = pl_f32_to_f16(frand());
+                y0[i] = y1[i] = frand();
+            }
+            double mag = 0;
+            for (int64_t i = 0; i < n; i++) mag += fabs((double)x[i] * pl_f16_to_f32(h[i]));
+            assert_true(fabs((double)vo->dot_f32_f16(x, h, n) - ref->dot_f32_f16(x, h, n)) <= 1e-5 * mag + 1e-7);
+            vo->axpy_f16(y0, 0.7f, h, n);
+            ref->axpy_f16(y1, 0.7f, h, n);
+            for (int64_t i = 0; i < n; i++) assert_true(fabsf(y0[i] - y1[i]) <= 1e-6f);
+            vo->f32_to_f16(x, h0, n);
+            ref->f32_to_f16(x, h1, n);
+            assert_memory_equal(h0, h1, (size_t)n * sizeof h0[0]); /* both round to nearest even */
+        }
+    }
+}
+
 /* pl_matmul at the process level on odd shapes against naive per-row dots. */
 static void test_matmul_level(void **state) {
     (void)state;
@@ -133,6 +165,7 @@ static void test_matmul_level(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_kernels_vs_scalar),
+        cmocka_unit_test(test_vec_ops),
         cmocka_unit_test(test_matmul_level),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
