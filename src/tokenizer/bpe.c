@@ -154,12 +154,22 @@ pl_status pl_bpe_word(pl_tok_scratch *s, const char *word, size_t len, pl_tok_ou
     return pl_wcache_encode(s, word, len, bpe_word_uncached, out);
 }
 
+/* Original offset of repaired offset x. Each U+FFFD that replaced an
+ * invalid byte is 2 bytes longer than that byte; offsets inside one map to
+ * its byte. Words arrive in order, so the count of replacements passed is
+ * kept in s->n_subs_done (amortized O(1)). */
+static size_t orig_offset(pl_tok_scratch *s, size_t x) {
+    while (s->n_subs_done < s->n_subs && (size_t)s->subs[s->n_subs_done] + 3 <= x) s->n_subs_done++;
+    size_t k = s->n_subs_done;
+    if (k < s->n_subs && s->subs[k] < x) x = s->subs[k];
+    return x - 2 * k;
+}
+
 static pl_status on_word(void *ud, const char *w, size_t len) {
     pl_tok_scratch *s = ud;
     if (s->repaired) {
-        /* map the span of the repaired copy back to the original bytes */
-        size_t a = (size_t)(w - s->repaired), b = a + len;
-        size_t oa = s->map[a], ob = s->map[b];
+        size_t a = (size_t)(w - s->repaired);
+        size_t oa = orig_offset(s, a), ob = orig_offset(s, a + len);
         return pl_bpe_word(s, s->orig + oa, ob - oa, s->out);
     }
     return pl_bpe_word(s, w, len, s->out);
@@ -173,38 +183,39 @@ pl_status pl_bpe_encode(pl_tok_scratch *s, const char *text, size_t len, pl_tok_
         return pl_regex_split(&t->regex, &s->rx, &t->bytemap, text, len, on_word, s);
 
     /* Invalid UTF-8: the regexes see U+FFFD for each invalid byte; the words
-     * keep the original bytes. map[i] is the original offset of repaired
-     * offset i (bytes inside a U+FFFD map to its byte's start). */
-    size_t cap3, need_map;
-    if (!pl_size_mul(len, 3, &cap3) || !pl_size_add(cap3, 1, &need_map) ||
-        !pl_size_mul(need_map, sizeof(size_t), &need_map))
-        return PL_ERR_OVERFLOW;
-    char *r = pl_scratch_grow(s, s->text, &s->text_cap, cap3);
+     * keep the original bytes. subs lists where the replacements start. */
+    size_t cap3, n_invalid = 0, need_subs;
+    if (!pl_size_mul(len, 3, &cap3) || cap3 >= UINT32_MAX) return PL_ERR_OVERFLOW;
+    for (size_t o = 0; o < len;) {
+        uint32_t cp;
+        int l = pl_utf8_decode((const uint8_t *)text + o, len - o, &cp);
+        n_invalid += l == 0;
+        o += l > 0 ? (size_t)l : 1;
+    }
+    if (!pl_size_mul(n_invalid, sizeof(uint32_t), &need_subs)) return PL_ERR_OVERFLOW;
+    char *r = pl_scratch_grow(s, s->text, &s->text_cap, len + 2 * n_invalid);
     if (!r) return PL_ERR_NOMEM;
     s->text = r;
-    size_t *map = pl_scratch_grow(s, s->map, &s->map_cap, need_map);
-    if (!map) return PL_ERR_NOMEM;
-    s->map = map;
-    size_t o = 0, rl = 0;
-    while (o < len) {
+    uint32_t *subs = pl_scratch_grow(s, s->subs, &s->subs_cap, need_subs);
+    if (!subs) return PL_ERR_NOMEM;
+    s->subs = subs;
+    size_t rl = 0, ns = 0;
+    for (size_t o = 0; o < len;) {
         uint32_t cp;
         int l = pl_utf8_decode((const uint8_t *)text + o, len - o, &cp);
         if (l > 0) {
-            for (int k = 0; k < l; k++) {
-                map[rl] = o + (size_t)k;
-                r[rl++] = text[o + (size_t)k];
-            }
+            memcpy(r + rl, text + o, (size_t)l);
+            rl += (size_t)l;
             o += (size_t)l;
         } else {
-            static const char fffd[3] = { (char)0xEF, (char)0xBF, (char)0xBD };
-            for (int k = 0; k < 3; k++) {
-                map[rl] = o;
-                r[rl++] = fffd[k];
-            }
+            subs[ns++] = (uint32_t)rl;
+            memcpy(r + rl, "\xEF\xBF\xBD", 3);
+            rl += 3;
             o++;
         }
     }
-    map[rl] = len;
+    s->n_subs = ns;
+    s->n_subs_done = 0;
     s->repaired = r;
     s->orig = text;
     pl_status st = pl_regex_split(&t->regex, &s->rx, &t->bytemap, r, rl, on_word, s);

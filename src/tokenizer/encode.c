@@ -64,7 +64,7 @@ void pl_tok_scratch_free(pl_tok_scratch *s) {
     pl_free(ctx, s->syms);
     pl_free(ctx, s->heap);
     pl_free(ctx, s->text);
-    pl_free(ctx, s->map);
+    pl_free(ctx, s->subs);
     pl_free(ctx, s->word);
     pl_free(ctx, s->frags);
     pl_free(ctx, s->frags2);

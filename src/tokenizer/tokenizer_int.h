@@ -333,7 +333,7 @@ struct pl_tok_scratch {
     void    *syms;   size_t syms_cap;
     void    *heap;   size_t heap_cap;
     char    *text;   size_t text_cap;   /* escaped (SPM) / repaired (BPE) text */
-    size_t  *map;    size_t map_cap;    /* repaired offset -> original offset */
+    uint32_t *subs;  size_t subs_cap;   /* repaired offsets of U+FFFD replacements */
     char    *word;   size_t word_cap;   /* byte-mapped word (ignore_merges lookups) */
     pl_frag *frags;  size_t frags_cap;
     pl_frag *frags2; size_t frags2_cap;
@@ -341,6 +341,7 @@ struct pl_tok_scratch {
 
     /* while the regex split streams words */
     const char *repaired;  /* non-NULL: words point into this repaired copy */
+    size_t      n_subs, n_subs_done;
     const char *orig;
     pl_tok_out *out;
 };

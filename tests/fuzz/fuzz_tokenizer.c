@@ -243,8 +243,6 @@ static void run_one(int k, const uint8_t *data, size_t size, bool parse) {
     pl_detok_reset(d);
     size_t sl = 0;
     bool valid_in = pl_utf8_valid(data, size);
-    pl_detok_params sp = pl_detok_default_params();
-    (void)sp;
     for (size_t i = 0; i < n; i++) {
         const char *p;
         size_t pl;
