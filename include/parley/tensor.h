@@ -138,6 +138,11 @@ pl_status pl_matmul(pl_pool *pool, const pl_mat *w, const float *x, int64_t n, f
  * has no SIMD kernel for get the scalar table rows. PL_ERR_UNSUPPORTED when this CPU
  * can't run lv, PL_ERR_INVALID_ARG for a type without vec_dot. Thread-safe. */
 pl_status pl_type_kernel(uint32_t id, pl_cpu_level lv, pl_vec_dot_fn *dot, pl_from_f32_fn *quantize);
+/* Optional batched dot: out[c] = dot(x, y + c * y_stride) for c < 4 (activation rows of
+ * the row's vec_dot_type, y_stride bytes apart), sharing the weight unpack. NULL when the
+ * level has none for the type (pl_matmul then uses the single dot). */
+typedef void (*pl_vec_dot4_fn)(const void *x, const void *y, size_t y_stride, int64_t n, float *out);
+pl_vec_dot4_fn pl_type_kernel_dot4(uint32_t id, pl_cpu_level lv);
 /* The level pl_matmul() runs at: pl_cpu_best_level() (so $PL_CPU), read once per process. */
 pl_cpu_level pl_kernel_level(void);
 

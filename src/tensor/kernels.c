@@ -42,7 +42,10 @@ static void scalar_f32_to_f16(const float *x, void *y, int64_t n) {
     float p##f16_vec_dot(const void *x, const void *y, int64_t n);            \
     float p##f32_vec_dot(const void *x, const void *y, int64_t n);            \
     float p##dot_f32_f16(const float *x, const uint16_t *y, int64_t n);       \
-    void p##axpy_f16(float *y, float a, const uint16_t *x, int64_t n);
+    void p##axpy_f16(float *y, float a, const uint16_t *x, int64_t n);        \
+    void p##q8_0_vec_dot4(const void *x, const void *y, size_t ys, int64_t n, float *o); \
+    void p##q4_0_vec_dot4(const void *x, const void *y, size_t ys, int64_t n, float *o); \
+    void p##q5_0_vec_dot4(const void *x, const void *y, size_t ys, int64_t n, float *o);
 X86_DECL_(pl_avx2_)
 X86_DECL_(pl_avx512_)
 #undef X86_DECL_
@@ -61,6 +64,8 @@ X86_DECL_(pl_avx512_)
             [PL_TYPE_Q8_0] = p##quantize_q8_0, [PL_TYPE_Q8_K] = p##quantize_q8_k,              \
             [PL_TYPE_F16] = p##quantize_f16,                                                   \
         },                                                                                     \
+        .vec_dot4 = { [PL_TYPE_Q8_0] = p##q8_0_vec_dot4, [PL_TYPE_Q4_0] = p##q4_0_vec_dot4,          \
+                      [PL_TYPE_Q5_0] = p##q5_0_vec_dot4 },                                     \
         .vec = { .dot_f32_f16 = p##dot_f32_f16, .axpy_f16 = p##axpy_f16, .f32_to_f16 = p##quantize_f16 }, \
     }
 static const pl_kernel_set kernel_sets[PL_CPU_LEVEL_COUNT] = {
@@ -88,6 +93,11 @@ static const pl_kernel_set *set_for(pl_cpu_level lv) {
 #endif
     default: return NULL;
     }
+}
+
+pl_vec_dot4_fn pl_type_kernel_dot4(uint32_t id, pl_cpu_level lv) {
+    const pl_kernel_set *ks = id < PL_TYPE_COUNT && (unsigned)lv < PL_CPU_LEVEL_COUNT ? set_for(lv) : NULL;
+    return ks ? ks->vec_dot4[id] : NULL;
 }
 
 pl_status pl_type_kernel(uint32_t id, pl_cpu_level lv, pl_vec_dot_fn *dot, pl_from_f32_fn *quantize) {

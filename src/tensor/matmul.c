@@ -37,6 +37,7 @@ typedef struct mm_job {
     const pl_mat       *w;
     const pl_type_info *wt, *at; /* weight row, activation row */
     pl_vec_dot_fn       dot;     /* the level's kernels (kernels.c) */
+    pl_vec_dot4_fn      dot4;    /* or NULL */
     pl_from_f32_fn      quantize;
     const float        *x;
     const uint8_t      *xq;      /* n rows of xq_bytes in the activation type */
@@ -57,10 +58,18 @@ static void mm_rows(void *ud, int64_t begin, int64_t end, int ith) {
     (void)ith;
     const uint8_t *wd = j->w->data;
     pl_vec_dot_fn dot = j->dot;
+    const int64_t R = j->w->rows;
     for (int64_t r = begin; r < end; r++) {
         const void *wr = wd + (size_t)r * j->w->row_bytes;
-        for (int64_t i = 0; i < j->n; i++)
-            j->y[i * j->w->rows + r] = dot(wr, j->xq + (size_t)i * j->xq_bytes, j->w->k);
+        int64_t i = 0;
+        if (j->dot4) {
+            float o[4];
+            for (; i + 4 <= j->n; i += 4) {
+                j->dot4(wr, j->xq + (size_t)i * j->xq_bytes, j->xq_bytes, j->w->k, o);
+                for (int c = 0; c < 4; c++) j->y[(i + c) * R + r] = o[c];
+            }
+        }
+        for (; i < j->n; i++) j->y[i * R + r] = dot(wr, j->xq + (size_t)i * j->xq_bytes, j->w->k);
     }
 }
 
@@ -83,6 +92,7 @@ pl_status pl_matmul(pl_pool *pool, const pl_mat *w, const float *x, int64_t n, f
         j.dot = wt->vec_dot;
         j.quantize = at->from_f32;
     }
+    j.dot4 = pl_type_kernel_dot4(w->type, pl_kernel_level());
     if (wt->vec_dot_type == PL_TYPE_F32) {
         j.xq = (const uint8_t *)x;
         j.xq_bytes = (size_t)w->k * sizeof(float);

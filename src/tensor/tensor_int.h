@@ -59,6 +59,7 @@ float pl_bf16_vec_dot(const void *x, const void *y, int64_t n);
 typedef struct pl_kernel_set {
     pl_vec_dot_fn  vec_dot[PL_TYPE_COUNT];
     pl_from_f32_fn quantize[PL_TYPE_COUNT];
+    pl_vec_dot4_fn vec_dot4[PL_TYPE_COUNT]; /* optional: one row . 4 activation rows */
     pl_vec_ops     vec;
 } pl_kernel_set;
 

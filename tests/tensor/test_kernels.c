@@ -93,6 +93,33 @@ static void test_kernels_vs_scalar(void **state) {
     assert_true(levels_run >= 1);
 }
 
+/* the batched dots equal the single-row dot exactly (same summation order), so a token's
+ * logits don't depend on how its batch was split */
+static void test_dot4(void **state) {
+    (void)state;
+    enum { K = 32 * 19 };
+    static float w[K], x[4 * K];
+    static uint8_t wq[K * 2], xq[4 * K * 2];
+    for (int lv = PL_CPU_LEVEL_SCALAR; lv < PL_CPU_LEVEL_COUNT; lv++) {
+        for (uint32_t id = 0; id < PL_TYPE_COUNT; id++) {
+            pl_vec_dot4_fn d4 = pl_type_kernel_dot4(id, (pl_cpu_level)lv);
+            pl_vec_dot_fn d1;
+            if (!d4) continue;
+            assert_int_equal(pl_type_kernel(id, (pl_cpu_level)lv, &d1, NULL), PL_OK);
+            const pl_type_info *t = pl_type_get(id), *at = pl_type_get(t->vec_dot_type);
+            uint64_t xb;
+            assert_int_equal(pl_type_row_bytes(t->vec_dot_type, K, &xb), PL_OK);
+            for (int i = 0; i < K; i++) w[i] = frand();
+            for (int i = 0; i < 4 * K; i++) x[i] = frand();
+            t->from_f32(w, wq, K);
+            for (int c = 0; c < 4; c++) at->from_f32(x + c * K, xq + c * xb, K);
+            float o[4];
+            d4(wq, xq, (size_t)xb, K, o);
+            for (int c = 0; c < 4; c++) assert_true(o[c] == d1(wq, xq + c * xb, K));
+        }
+    }
+}
+
 /* the attention helpers of every level vs the scalar level's, ragged lengths */
 static void test_vec_ops(void **state) {
     (void)state;
@@ -165,6 +192,7 @@ static void test_matmul_level(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_kernels_vs_scalar),
+        cmocka_unit_test(test_dot4),
         cmocka_unit_test(test_vec_ops),
         cmocka_unit_test(test_matmul_level),
     };
