@@ -155,6 +155,15 @@ typedef struct pl_vec_ops {
 /* The helpers at level lv; NULL when this CPU can't run lv. Static data, thread-safe. */
 const pl_vec_ops *pl_vec_ops_get(pl_cpu_level lv);
 
+/* Several matrices applied to the same activations (q/k/v, gate/up): one conversion of x
+ * and one split of all their rows over the pool, instead of one per matrix (small models
+ * are bound by these synchronizations). y[i] gets w[i]'s output [n][w[i]->rows]. All w[i]
+ * need the same k and vec_dot_type (PL_ERR_INVALID_ARG otherwise); n_w <= PL_MATMUL_MAX.
+ * pl_matmul() is the n_w = 1 case. */
+#define PL_MATMUL_MAX 4
+pl_status pl_matmul_multi(pl_pool *pool, const pl_mat *const *w, int n_w, const float *x, int64_t n,
+                          float *const *y, void *work, size_t work_size);
+
 /* general.file_type names (file-level quant mix), e.g. 15 -> "Q4_K_M"; NULL if unknown. */
 const char *pl_ftype_name(uint32_t ftype);
 

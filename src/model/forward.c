@@ -36,6 +36,13 @@ static void matmul(pl_context *c, const pl_mat *w, const float *x, int64_t n, fl
     (void)st;
 }
 
+/* Matrices on the same input in one pl_matmul_multi (one conversion, one thread split);
+ * one at a time when their activation formats differ (a mix of K and 32-block types). */
+static void matmul_multi(pl_context *c, const pl_mat *const *w, int n_w, const float *x, int64_t n, float *const *y) {
+    if (pl_matmul_multi(c->pool, w, n_w, x, n, y, c->work, c->work_size) == PL_OK) return;
+    for (int i = 0; i < n_w; i++) matmul(c, w[i], x, n, y[i]);
+}
+
 static void add_bias(float *y, const float *b, int64_t n_rows, int64_t dim) {
     if (!b) return;
     for (int64_t t = 0; t < n_rows; t++)
@@ -139,9 +146,9 @@ void pl_forward_step(pl_context *c, const int32_t *tokens, int32_t n, const int3
                 memcpy(c->vc + t * VD, r + QD + KD, (size_t)VD * sizeof(float));
             }
         } else {
-            matmul(c, &ly->wq, c->xn, n, c->q);
-            matmul(c, &ly->wk, c->xn, n, c->kc);
-            matmul(c, &ly->wv, c->xn, n, c->vc);
+            const pl_mat *ws[3] = { &ly->wq, &ly->wk, &ly->wv };
+            float *ys[3] = { c->q, c->kc, c->vc };
+            matmul_multi(c, ws, 3, c->xn, n, ys);
         }
         add_bias(c->q, ly->bq, n, QD);
         add_bias(c->kc, ly->bk, n, KD);
@@ -175,8 +182,9 @@ void pl_forward_step(pl_context *c, const int32_t *tokens, int32_t n, const int3
                 for (int64_t i = 0; i < F; i++) c->ffb[t * F + i] = silu(g[i]) * g[F + i];
             }
         } else {
-            matmul(c, &ly->w_gate, c->xn, n, c->ffa);
-            matmul(c, &ly->w_up, c->xn, n, c->ffb);
+            const pl_mat *ws[2] = { &ly->w_gate, &ly->w_up };
+            float *ys[2] = { c->ffa, c->ffb };
+            matmul_multi(c, ws, 2, c->xn, n, ys);
             for (int64_t i = 0; i < n * F; i++) c->ffb[i] = silu(c->ffa[i]) * c->ffb[i];
         }
         matmul(c, &ly->w_down, c->ffb, n, c->xn);
