@@ -45,7 +45,9 @@ static void scalar_f32_to_f16(const float *x, void *y, int64_t n) {
     void p##axpy_f16(float *y, float a, const uint16_t *x, int64_t n);        \
     void p##q8_0_vec_dot4(const void *x, const void *y, size_t ys, int64_t n, float *o); \
     void p##q4_0_vec_dot4(const void *x, const void *y, size_t ys, int64_t n, float *o); \
-    void p##q5_0_vec_dot4(const void *x, const void *y, size_t ys, int64_t n, float *o);
+    void p##q5_0_vec_dot4(const void *x, const void *y, size_t ys, int64_t n, float *o); \
+    void p##q4_k_vec_dot4(const void *x, const void *y, size_t ys, int64_t n, float *o); \
+    void p##q6_k_vec_dot4(const void *x, const void *y, size_t ys, int64_t n, float *o);
 X86_DECL_(pl_avx2_)
 X86_DECL_(pl_avx512_)
 #undef X86_DECL_
@@ -65,7 +67,8 @@ X86_DECL_(pl_avx512_)
             [PL_TYPE_F16] = p##quantize_f16,                                                   \
         },                                                                                     \
         .vec_dot4 = { [PL_TYPE_Q8_0] = p##q8_0_vec_dot4, [PL_TYPE_Q4_0] = p##q4_0_vec_dot4,          \
-                      [PL_TYPE_Q5_0] = p##q5_0_vec_dot4 },                                     \
+                      [PL_TYPE_Q5_0] = p##q5_0_vec_dot4, [PL_TYPE_Q4_K] = p##q4_k_vec_dot4,      \
+                      [PL_TYPE_Q6_K] = p##q6_k_vec_dot4 },                                     \
         .vec = { .dot_f32_f16 = p##dot_f32_f16, .axpy_f16 = p##axpy_f16, .f32_to_f16 = p##quantize_f16 }, \
     }
 static const pl_kernel_set kernel_sets[PL_CPU_LEVEL_COUNT] = {

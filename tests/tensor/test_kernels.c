@@ -97,9 +97,9 @@ static void test_kernels_vs_scalar(void **state) {
  * logits don't depend on how its batch was split */
 static void test_dot4(void **state) {
     (void)state;
-    enum { K = 32 * 19 };
-    static float w[K], x[4 * K];
-    static uint8_t wq[K * 2], xq[4 * K * 2];
+    enum { KM = 256 * 3 };
+    static float w[KM], x[4 * KM];
+    static uint8_t wq[KM * 2], xq[4 * KM * 2];
     for (int lv = PL_CPU_LEVEL_SCALAR; lv < PL_CPU_LEVEL_COUNT; lv++) {
         for (uint32_t id = 0; id < PL_TYPE_COUNT; id++) {
             pl_vec_dot4_fn d4 = pl_type_kernel_dot4(id, (pl_cpu_level)lv);
@@ -107,6 +107,7 @@ static void test_dot4(void **state) {
             if (!d4) continue;
             assert_int_equal(pl_type_kernel(id, (pl_cpu_level)lv, &d1, NULL), PL_OK);
             const pl_type_info *t = pl_type_get(id), *at = pl_type_get(t->vec_dot_type);
+            const int64_t K = t->block_size == 256 ? KM : 32 * 19; /* odd block counts */
             uint64_t xb;
             assert_int_equal(pl_type_row_bytes(t->vec_dot_type, K, &xb), PL_OK);
             for (int i = 0; i < K; i++) w[i] = frand();
