@@ -164,6 +164,31 @@ const pl_vec_ops *pl_vec_ops_get(pl_cpu_level lv);
 pl_status pl_matmul_multi(pl_pool *pool, const pl_mat *const *w, int n_w, const float *x, int64_t n,
                           float *const *y, void *work, size_t work_size);
 
+/* ---- whole-file quant mixes (parley quantize, parley fixture) ----
+ * The standard mixes of shared formats.md: every 2-D weight gets `base`, except
+ * output.weight (token_embd when tied) -> `output`, attn_v / ffn_down of the
+ * use_more_bits() layers -> `more_bits`, fused attn_qkv -> `qkv`; a row length that is
+ * not a multiple of the type's block falls back to a 32-block type. Static data. */
+typedef struct pl_quant_mix {
+    const char *name;      /* "q4_k_m" */
+    uint32_t    ftype;     /* general.file_type */
+    pl_type     base, output, more_bits, qkv;
+} pl_quant_mix;
+
+size_t pl_quant_mix_count(void);
+const pl_quant_mix *pl_quant_mix_at(size_t i);        /* NULL past the end */
+const pl_quant_mix *pl_quant_mix_find(const char *name); /* case-insensitive; NULL if unknown */
+/* i < n/8 || i >= 7n/8 || (i - n/8) % 3 == 2 */
+bool pl_quant_use_more_bits(int32_t i, int32_t n);
+/* t, or its fallback when `row` values are not a multiple of its block size:
+ * Q4_K -> Q5_0, Q5_K -> Q5_1, others -> Q8_0; is_output -> Q8_0. */
+pl_type pl_quant_fallback(pl_type t, int64_t row, bool is_output);
+/* The type tensor `name` (GGUF name, e.g. "blk.3.attn_v.weight") of n_dims dims and
+ * rows of ne0 values gets in mix m, for a model of n_layer layers (tied: no
+ * output.weight, token_embd is the output). 1-D tensors: F32. */
+pl_type pl_quant_mix_type(const pl_quant_mix *m, const char *name, int n_dims, int64_t ne0, int32_t n_layer,
+                          bool tied);
+
 /* general.file_type names (file-level quant mix), e.g. 15 -> "Q4_K_M"; NULL if unknown. */
 const char *pl_ftype_name(uint32_t ftype);
 
