@@ -11,5 +11,6 @@
     X(list,    cmd_list,    "list the models in the store: name, size, quant, path") \
     X(rm,      cmd_rm,      "remove a model from the store") \
     X(config,  cmd_config,  "show the effective configuration (parley.yaml, PARLEY_* env, flags)") \
+    X(quantize, cmd_quantize, "rewrite a GGUF model in a quant mix (q8_0, q4_0, q4_k_m, ...)") \
     X(bench,   cmd_bench,   "measure prompt (pp) and generation (tg) speed of a model, llama-bench style") \
     X(version, cmd_version, "print the version and the CPU features parley detected")
