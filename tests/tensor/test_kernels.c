@@ -190,12 +190,40 @@ static void test_matmul_level(void **state) {
     pl_ctx_free(ctx);
 }
 
+/* the standard mix rules (shared formats.md), cases worked out by hand */
+static void test_quant_mix_rules(void **state) {
+    (void)state;
+    const pl_quant_mix *m = pl_quant_mix_find("Q4_K_M");
+    assert_non_null(m);
+    assert_int_equal(m->ftype, 15);
+    assert_null(pl_quant_mix_find("q3_k_xl"));
+    /* n = 16: more bits on layers 0, 1 (i < 2), 14, 15 (i >= 14), 4, 7, 10, 13 ((i-2)%3 == 2) */
+    const int more[16] = { 1, 1, 0, 0, 1, 0, 0, 1, 0, 0, 1, 0, 0, 1, 1, 1 };
+    for (int i = 0; i < 16; i++) assert_int_equal(pl_quant_use_more_bits(i, 16), more[i]);
+    assert_int_equal(pl_quant_mix_type(m, "blk.4.attn_v.weight", 2, 2048, 16, true), PL_TYPE_Q6_K);
+    assert_int_equal(pl_quant_mix_type(m, "blk.3.attn_v.weight", 2, 2048, 16, true), PL_TYPE_Q4_K);
+    assert_int_equal(pl_quant_mix_type(m, "blk.3.ffn_down.weight", 2, 8192, 16, true), PL_TYPE_Q4_K);
+    assert_int_equal(pl_quant_mix_type(m, "blk.15.ffn_down.weight", 2, 8192, 16, true), PL_TYPE_Q6_K);
+    assert_int_equal(pl_quant_mix_type(m, "blk.3.attn_q.weight", 2, 2048, 16, true), PL_TYPE_Q4_K);
+    assert_int_equal(pl_quant_mix_type(m, "token_embd.weight", 2, 2048, 16, true), PL_TYPE_Q6_K);
+    assert_int_equal(pl_quant_mix_type(m, "token_embd.weight", 2, 2048, 16, false), PL_TYPE_Q4_K);
+    assert_int_equal(pl_quant_mix_type(m, "output.weight", 2, 576, 30, false), PL_TYPE_Q8_0);
+    assert_int_equal(pl_quant_mix_type(m, "blk.5.attn_q.weight", 2, 576, 30, true), PL_TYPE_Q5_0);
+    assert_int_equal(pl_quant_mix_type(m, "blk.0.attn_v.weight", 2, 576, 30, true), PL_TYPE_Q8_0);
+    assert_int_equal(pl_quant_mix_type(m, "blk.0.attn_qkv.weight", 2, 3072, 32, true), PL_TYPE_Q5_K);
+    assert_int_equal(pl_quant_mix_type(m, "blk.0.attn_norm.weight", 1, 2048, 16, true), PL_TYPE_F32);
+    const pl_quant_mix *m5 = pl_quant_mix_find("q5_k_m");
+    assert_int_equal(pl_quant_mix_type(m5, "blk.2.ffn_up.weight", 2, 896, 24, true), PL_TYPE_Q5_1);
+    assert_int_equal(pl_quant_mix_type(m5, "blk.0.attn_qkv.weight", 2, 3072, 32, true), PL_TYPE_Q6_K);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_kernels_vs_scalar),
         cmocka_unit_test(test_dot4),
         cmocka_unit_test(test_vec_ops),
         cmocka_unit_test(test_matmul_level),
+        cmocka_unit_test(test_quant_mix_rules),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
