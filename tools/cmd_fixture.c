@@ -67,48 +67,8 @@ static const fx_preset presets[] = {
 };
 #define N_PRESETS (sizeof presets / sizeof presets[0])
 
-/* ---- quant mixes: one row per general.file_type we can write ---- */
-
-typedef struct fx_mix {
-    const char *name;
-    uint32_t    ftype;     /* general.file_type */
-    pl_type     base;      /* every 2-D weight not named below */
-    pl_type     output;    /* output.weight, or token_embd when tied */
-    pl_type     more_bits; /* attn_v / ffn_down on use_more_bits() layers */
-    pl_type     qkv;       /* fused attn_qkv */
-} fx_mix;
-
-static const fx_mix mixes[] = {
-    { "f32",    0,  PL_TYPE_F32,  PL_TYPE_F32,  PL_TYPE_F32,  PL_TYPE_F32 },
-    { "f16",    1,  PL_TYPE_F16,  PL_TYPE_F16,  PL_TYPE_F16,  PL_TYPE_F16 },
-    { "bf16",   32, PL_TYPE_BF16, PL_TYPE_BF16, PL_TYPE_BF16, PL_TYPE_BF16 },
-    { "q8_0",   7,  PL_TYPE_Q8_0, PL_TYPE_Q8_0, PL_TYPE_Q8_0, PL_TYPE_Q8_0 },
-    { "q4_0",   2,  PL_TYPE_Q4_0, PL_TYPE_Q6_K, PL_TYPE_Q4_0, PL_TYPE_Q4_0 },
-    { "q4_1",   3,  PL_TYPE_Q4_1, PL_TYPE_Q6_K, PL_TYPE_Q4_1, PL_TYPE_Q4_1 },
-    { "q5_0",   8,  PL_TYPE_Q5_0, PL_TYPE_Q6_K, PL_TYPE_Q5_0, PL_TYPE_Q5_0 },
-    { "q5_1",   9,  PL_TYPE_Q5_1, PL_TYPE_Q6_K, PL_TYPE_Q5_1, PL_TYPE_Q5_1 },
-    { "q6_k",   18, PL_TYPE_Q6_K, PL_TYPE_Q6_K, PL_TYPE_Q6_K, PL_TYPE_Q6_K },
-    { "q4_k_m", 15, PL_TYPE_Q4_K, PL_TYPE_Q6_K, PL_TYPE_Q6_K, PL_TYPE_Q5_K },
-    { "q5_k_m", 17, PL_TYPE_Q5_K, PL_TYPE_Q6_K, PL_TYPE_Q6_K, PL_TYPE_Q6_K },
-};
-#define N_MIXES (sizeof mixes / sizeof mixes[0])
-
-static bool use_more_bits(uint32_t i, uint32_t n) {
-    return i < n / 8 || i >= 7 * n / 8 || (i >= n / 8 && (i - n / 8) % 3 == 2);
-}
-
-/* A 256-block type on a row that is not a multiple of 256 falls back to a
- * 32-block type; output.weight falls back to Q8_0. */
-static pl_type fallback_type(pl_type t, int64_t row, bool is_output) {
-    const pl_type_info *ti = pl_type_get(t);
-    if (!ti || row % ti->block_size == 0) return t;
-    if (is_output) return PL_TYPE_Q8_0;
-    switch (t) {
-    case PL_TYPE_Q4_K: return PL_TYPE_Q5_0;
-    case PL_TYPE_Q5_K: return PL_TYPE_Q5_1;
-    default: return PL_TYPE_Q8_0;
-    }
-}
+/* quant mixes and their per-tensor rules: pl_quant_mix_* (src/tensor/mix.c) */
+typedef pl_quant_mix fx_mix;
 
 /* ---- deterministic values ---- */
 
@@ -392,7 +352,7 @@ static void list_presets(void) {
                p->n_head, p->n_head_kv, p->n_ff, p->n_vocab, p->tied ? "tied" : "separate");
     }
     printf("\ntypes:");
-    for (size_t i = 0; i < N_MIXES; i++) printf(" %s", mixes[i].name);
+    for (size_t i = 0; i < pl_quant_mix_count(); i++) printf(" %s", pl_quant_mix_at(i)->name);
     printf("\n");
 }
 
@@ -403,6 +363,7 @@ typedef struct fx_state {
     size_t     fcap;
     pl_status  err;
     fx_progress progress;
+    const fx_mix *mix; /* the quant mix: types of 2-D tensors by name */
 } fx_state;
 
 static fx_tensor *add_tensor(fx_state *s, const fx_preset *p, uint64_t seed, const char *name, fx_kind kind,
@@ -418,7 +379,9 @@ static fx_tensor *add_tensor(fx_state *s, const fx_preset *p, uint64_t seed, con
     memset(t, 0, sizeof *t);
     snprintf(t->name, sizeof t->name, "%s", name);
     t->kind = kind;
-    t->type = n_dims == 1 ? PL_TYPE_F32 : type;
+    t->type = n_dims == 1 ? PL_TYPE_F32
+              : s->mix ? pl_quant_mix_type(s->mix, name, n_dims, ne0, (int32_t)p->n_layer, p->tied)
+                       : type;
     t->n_dims = n_dims;
     t->ne[0] = ne0;
     t->ne[1] = ne1;
@@ -435,22 +398,22 @@ static pl_status plan_tensors(fx_state *s, const fx_preset *p, const fx_mix *m, 
     const int64_t E = p->n_embd, F = p->n_ff, V = p->n_vocab;
     const int64_t Q = (int64_t)p->n_head * p->head_dim, KV = (int64_t)p->n_head_kv * p->head_dim;
     char nm[64];
-    pl_type emb = p->tied ? fallback_type(m->output, E, true) : fallback_type(m->base, E, false);
+    /* 2-D types come from the mix rules by tensor name (add_tensor) */
+    s->mix = m;
+#define BY_MIX PL_TYPE_F32
 #define ADD(name_, kind_, type_, nd_, a_, b_) \
     do { if (!add_tensor(s, p, seed, name_, kind_, type_, nd_, a_, b_)) return PL_ERR_NOMEM; } while (0)
-    ADD("token_embd.weight", FX_EMBD, emb, 2, E, V);
+    ADD("token_embd.weight", FX_EMBD, BY_MIX, 2, E, V);
     if (p->llama3_rope) ADD("rope_freqs.weight", FX_ROPE_FREQS, PL_TYPE_F32, 1, p->head_dim / 2, 1);
     for (uint32_t i = 0; i < p->n_layer; i++) {
-        bool more = use_more_bits(i, p->n_layer);
-        pl_type base_e = fallback_type(m->base, E, false);
 #define BLK(suffix) (snprintf(nm, sizeof nm, "blk.%u." suffix, i), nm)
         ADD(BLK("attn_norm.weight"), FX_NORM, PL_TYPE_F32, 1, E, 1);
         if (p->arch == FX_PHI3) {
-            ADD(BLK("attn_qkv.weight"), FX_WEIGHT, fallback_type(m->qkv, E, false), 2, E, Q + 2 * KV);
+            ADD(BLK("attn_qkv.weight"), FX_WEIGHT, BY_MIX, 2, E, Q + 2 * KV);
         } else {
-            ADD(BLK("attn_q.weight"), FX_WEIGHT, base_e, 2, E, Q);
-            ADD(BLK("attn_k.weight"), FX_WEIGHT, base_e, 2, E, KV);
-            ADD(BLK("attn_v.weight"), FX_WEIGHT, fallback_type(more ? m->more_bits : m->base, E, false), 2, E, KV);
+            ADD(BLK("attn_q.weight"), FX_WEIGHT, BY_MIX, 2, E, Q);
+            ADD(BLK("attn_k.weight"), FX_WEIGHT, BY_MIX, 2, E, KV);
+            ADD(BLK("attn_v.weight"), FX_WEIGHT, BY_MIX, 2, E, KV);
             if (p->arch == FX_QWEN2) {
                 ADD(BLK("attn_q.bias"), FX_BIAS, PL_TYPE_F32, 1, Q, 1);
                 ADD(BLK("attn_k.bias"), FX_BIAS, PL_TYPE_F32, 1, KV, 1);
@@ -461,20 +424,21 @@ static pl_status plan_tensors(fx_state *s, const fx_preset *p, const fx_mix *m, 
                 ADD(BLK("attn_k_norm.weight"), FX_NORM, PL_TYPE_F32, 1, p->head_dim, 1);
             }
         }
-        ADD(BLK("attn_output.weight"), FX_WEIGHT, fallback_type(m->base, Q, false), 2, Q, E);
+        ADD(BLK("attn_output.weight"), FX_WEIGHT, BY_MIX, 2, Q, E);
         ADD(BLK("ffn_norm.weight"), FX_NORM, PL_TYPE_F32, 1, E, 1);
         if (p->arch == FX_PHI3) {
-            ADD(BLK("ffn_up.weight"), FX_WEIGHT, base_e, 2, E, 2 * F);
+            ADD(BLK("ffn_up.weight"), FX_WEIGHT, BY_MIX, 2, E, 2 * F);
         } else {
-            ADD(BLK("ffn_gate.weight"), FX_WEIGHT, base_e, 2, E, F);
-            ADD(BLK("ffn_up.weight"), FX_WEIGHT, base_e, 2, E, F);
+            ADD(BLK("ffn_gate.weight"), FX_WEIGHT, BY_MIX, 2, E, F);
+            ADD(BLK("ffn_up.weight"), FX_WEIGHT, BY_MIX, 2, E, F);
         }
-        ADD(BLK("ffn_down.weight"), FX_WEIGHT, fallback_type(more ? m->more_bits : m->base, F, false), 2, F, E);
+        ADD(BLK("ffn_down.weight"), FX_WEIGHT, BY_MIX, 2, F, E);
 #undef BLK
     }
     ADD("output_norm.weight", FX_NORM, PL_TYPE_F32, 1, E, 1);
-    if (!p->tied) ADD("output.weight", FX_WEIGHT, fallback_type(m->output, E, true), 2, E, V);
+    if (!p->tied) ADD("output.weight", FX_WEIGHT, BY_MIX, 2, E, V);
 #undef ADD
+#undef BY_MIX
     return PL_OK;
 }
 
@@ -544,8 +508,7 @@ int cmd_fixture(pl_cli *cli, int argc, char **argv) {
         if (strcmp(presets[i].name, preset_name) == 0) pp = &presets[i];
     if (!pp) return pl_cli_usage_error(cli, "unknown preset '%s' (see --list)", preset_name);
     const fx_mix *m = NULL;
-    for (size_t i = 0; i < N_MIXES; i++)
-        if (strcasecmp(mixes[i].name, type_name) == 0) m = &mixes[i];
+    m = pl_quant_mix_find(type_name);
     if (!m) return pl_cli_usage_error(cli, "unknown --type '%s' (see --list)", type_name);
 
     fx_preset p = *pp;

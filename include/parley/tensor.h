@@ -131,6 +131,64 @@ size_t pl_matmul_work_size(uint32_t w_type, int64_t k, int64_t n);
 pl_status pl_matmul(pl_pool *pool, const pl_mat *w, const float *x, int64_t n, float *y,
                     void *work, size_t work_size);
 
+/* ---- kernels chosen by CPU level ----
+ * The row kernels pl_matmul() uses for weights of type id at SIMD level lv: *dot (a
+ * pl_vec_dot_fn with the same contract as the table row's) and *quantize (converts f32
+ * activations to the row's vec_dot_type). Either out-param may be NULL. Types the level
+ * has no SIMD kernel for get the scalar table rows. PL_ERR_UNSUPPORTED when this CPU
+ * can't run lv, PL_ERR_INVALID_ARG for a type without vec_dot. Thread-safe. */
+pl_status pl_type_kernel(uint32_t id, pl_cpu_level lv, pl_vec_dot_fn *dot, pl_from_f32_fn *quantize);
+/* Optional batched dot: out[c] = dot(x, y + c * y_stride) for c < 4 (activation rows of
+ * the row's vec_dot_type, y_stride bytes apart), sharing the weight unpack. NULL when the
+ * level has none for the type (pl_matmul then uses the single dot). */
+typedef void (*pl_vec_dot4_fn)(const void *x, const void *y, size_t y_stride, int64_t n, float *out);
+pl_vec_dot4_fn pl_type_kernel_dot4(uint32_t id, pl_cpu_level lv);
+/* The level pl_matmul() runs at: pl_cpu_best_level() (so $PL_CPU), read once per process. */
+pl_cpu_level pl_kernel_level(void);
+
+/* Vector helpers of the attention over the f16 KV cache, per level (every entry set). */
+typedef struct pl_vec_ops {
+    float (*dot_f32_f16)(const float *x, const uint16_t *y, int64_t n); /* sum x[i] * y[i] */
+    void (*axpy_f16)(float *y, float a, const uint16_t *x, int64_t n);  /* y[i] += a * x[i] */
+    pl_from_f32_fn f32_to_f16;                                           /* n values, RNE */
+} pl_vec_ops;
+/* The helpers at level lv; NULL when this CPU can't run lv. Static data, thread-safe. */
+const pl_vec_ops *pl_vec_ops_get(pl_cpu_level lv);
+
+/* Several matrices applied to the same activations (q/k/v, gate/up): one conversion of x
+ * and one split of all their rows over the pool, instead of one per matrix (small models
+ * are bound by these synchronizations). y[i] gets w[i]'s output [n][w[i]->rows]. All w[i]
+ * need the same k and vec_dot_type (PL_ERR_INVALID_ARG otherwise); n_w <= PL_MATMUL_MAX.
+ * pl_matmul() is the n_w = 1 case. */
+#define PL_MATMUL_MAX 4
+pl_status pl_matmul_multi(pl_pool *pool, const pl_mat *const *w, int n_w, const float *x, int64_t n,
+                          float *const *y, void *work, size_t work_size);
+
+/* ---- whole-file quant mixes (parley quantize, parley fixture) ----
+ * The standard mixes of shared formats.md: every 2-D weight gets `base`, except
+ * output.weight (token_embd when tied) -> `output`, attn_v / ffn_down of the
+ * use_more_bits() layers -> `more_bits`, fused attn_qkv -> `qkv`; a row length that is
+ * not a multiple of the type's block falls back to a 32-block type. Static data. */
+typedef struct pl_quant_mix {
+    const char *name;      /* "q4_k_m" */
+    uint32_t    ftype;     /* general.file_type */
+    pl_type     base, output, more_bits, qkv;
+} pl_quant_mix;
+
+size_t pl_quant_mix_count(void);
+const pl_quant_mix *pl_quant_mix_at(size_t i);        /* NULL past the end */
+const pl_quant_mix *pl_quant_mix_find(const char *name); /* case-insensitive; NULL if unknown */
+/* i < n/8 || i >= 7n/8 || (i - n/8) % 3 == 2 */
+bool pl_quant_use_more_bits(int32_t i, int32_t n);
+/* t, or its fallback when `row` values are not a multiple of its block size:
+ * Q4_K -> Q5_0, Q5_K -> Q5_1, others -> Q8_0; is_output -> Q8_0. */
+pl_type pl_quant_fallback(pl_type t, int64_t row, bool is_output);
+/* The type tensor `name` (GGUF name, e.g. "blk.3.attn_v.weight") of n_dims dims and
+ * rows of ne0 values gets in mix m, for a model of n_layer layers (tied: no
+ * output.weight, token_embd is the output). 1-D tensors: F32. */
+pl_type pl_quant_mix_type(const pl_quant_mix *m, const char *name, int n_dims, int64_t ne0, int32_t n_layer,
+                          bool tied);
+
 /* general.file_type names (file-level quant mix), e.g. 15 -> "Q4_K_M"; NULL if unknown. */
 const char *pl_ftype_name(uint32_t ftype);
 

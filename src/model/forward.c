@@ -36,6 +36,13 @@ static void matmul(pl_context *c, const pl_mat *w, const float *x, int64_t n, fl
     (void)st;
 }
 
+/* Matrices on the same input in one pl_matmul_multi (one conversion, one thread split);
+ * one at a time when their activation formats differ (a mix of K and 32-block types). */
+static void matmul_multi(pl_context *c, const pl_mat *const *w, int n_w, const float *x, int64_t n, float *const *y) {
+    if (pl_matmul_multi(c->pool, w, n_w, x, n, y, c->work, c->work_size) == PL_OK) return;
+    for (int i = 0; i < n_w; i++) matmul(c, w[i], x, n, y[i]);
+}
+
 static void add_bias(float *y, const float *b, int64_t n_rows, int64_t dim) {
     if (!b) return;
     for (int64_t t = 0; t < n_rows; t++)
@@ -70,8 +77,9 @@ static void rope_apply(const pl_rope *r, const float *cs, float *x, int32_t n_he
 }
 
 typedef struct attn_job {
-    pl_context *c;
-    int32_t     layer;
+    pl_context       *c;
+    const pl_vec_ops *vo; /* the kernel level's f16 helpers */
+    int32_t           layer;
 } attn_job;
 
 /* One (token, query head) per index: scores over the sequence's positions 0..pos. */
@@ -88,10 +96,7 @@ static void attn_range(void *ud, int64_t begin, int64_t end, int ith) {
         const float *q = c->q + (size_t)t * (size_t)mi->n_head * (size_t)hk + (size_t)h * (size_t)hk;
         float mx = -INFINITY;
         for (int32_t p = 0; p <= pos; p++) {
-            const uint16_t *k = pl_kv_k(c, j->layer, seq, p, kvh);
-            float s = 0.0f;
-            for (int32_t d = 0; d < hk; d++) s += q[d] * pl_f16_to_f32(k[d]);
-            sc[p] = s * scale;
+            sc[p] = j->vo->dot_f32_f16(q, pl_kv_k(c, j->layer, seq, p, kvh), hk) * scale;
             if (sc[p] > mx) mx = sc[p];
         }
         double sum = 0.0;
@@ -102,16 +107,12 @@ static void attn_range(void *ud, int64_t begin, int64_t end, int ith) {
         float inv = (float)(1.0 / sum);
         float *o = c->att + (size_t)t * (size_t)mi->n_head * (size_t)hv + (size_t)h * (size_t)hv;
         memset(o, 0, (size_t)hv * sizeof(float));
-        for (int32_t p = 0; p <= pos; p++) {
-            const uint16_t *v = pl_kv_v(c, j->layer, seq, p, kvh);
-            float w = sc[p] * inv;
-            for (int32_t d = 0; d < hv; d++) o[d] += w * pl_f16_to_f32(v[d]);
-        }
+        for (int32_t p = 0; p <= pos; p++) j->vo->axpy_f16(o, sc[p] * inv, pl_kv_v(c, j->layer, seq, p, kvh), hv);
     }
 }
 
 static void attention(pl_context *c, int32_t layer, int32_t n) {
-    attn_job j = { .c = c, .layer = layer };
+    attn_job j = { .c = c, .vo = pl_vec_ops_get(pl_kernel_level()), .layer = layer };
     int64_t total = (int64_t)n * c->model->info.n_head;
     if (c->n_threads > 1 && total > 1) pl_pool_for(c->pool, total, 1, attn_range, &j);
     else attn_range(&j, 0, total, 0);
@@ -127,6 +128,7 @@ void pl_forward_step(pl_context *c, const int32_t *tokens, int32_t n, const int3
     const int64_t E = mi->n_embd, F = mi->n_ff, hk = mi->head_dim_k, hv = mi->head_dim_v;
     const int64_t QD = mi->n_head * hk, KD = mi->n_head_kv * hk, VD = mi->n_head_kv * hv;
     const pl_type_info *et = pl_type_get(m->tok_embd.type);
+    const pl_vec_ops *vo = pl_vec_ops_get(pl_kernel_level());
 
     for (int32_t t = 0; t < n; t++)
         et->to_f32((const uint8_t *)m->tok_embd.data + (size_t)tokens[t] * m->tok_embd.row_bytes, c->x + t * E, E);
@@ -144,9 +146,9 @@ void pl_forward_step(pl_context *c, const int32_t *tokens, int32_t n, const int3
                 memcpy(c->vc + t * VD, r + QD + KD, (size_t)VD * sizeof(float));
             }
         } else {
-            matmul(c, &ly->wq, c->xn, n, c->q);
-            matmul(c, &ly->wk, c->xn, n, c->kc);
-            matmul(c, &ly->wv, c->xn, n, c->vc);
+            const pl_mat *ws[3] = { &ly->wq, &ly->wk, &ly->wv };
+            float *ys[3] = { c->q, c->kc, c->vc };
+            matmul_multi(c, ws, 3, c->xn, n, ys);
         }
         add_bias(c->q, ly->bq, n, QD);
         add_bias(c->kc, ly->bk, n, KD);
@@ -164,8 +166,8 @@ void pl_forward_step(pl_context *c, const int32_t *tokens, int32_t n, const int3
             for (int32_t h = 0; h < mi->n_head_kv; h++) {
                 uint16_t *kd = pl_kv_k(c, l, c->tok_seq[t], c->tok_pos[t], h);
                 uint16_t *vd = pl_kv_v(c, l, c->tok_seq[t], c->tok_pos[t], h);
-                for (int64_t d = 0; d < hk; d++) kd[d] = pl_f32_to_f16(k[h * hk + d]);
-                for (int64_t d = 0; d < hv; d++) vd[d] = pl_f32_to_f16(c->vc[t * VD + h * hv + d]);
+                vo->f32_to_f16(k + h * hk, kd, hk);
+                vo->f32_to_f16(c->vc + t * VD + h * hv, vd, hv);
             }
         }
         attention(c, l, n);
@@ -180,8 +182,9 @@ void pl_forward_step(pl_context *c, const int32_t *tokens, int32_t n, const int3
                 for (int64_t i = 0; i < F; i++) c->ffb[t * F + i] = silu(g[i]) * g[F + i];
             }
         } else {
-            matmul(c, &ly->w_gate, c->xn, n, c->ffa);
-            matmul(c, &ly->w_up, c->xn, n, c->ffb);
+            const pl_mat *ws[2] = { &ly->w_gate, &ly->w_up };
+            float *ys[2] = { c->ffa, c->ffb };
+            matmul_multi(c, ws, 2, c->xn, n, ys);
             for (int64_t i = 0; i < n * F; i++) c->ffb[i] = silu(c->ffa[i]) * c->ffb[i];
         }
         matmul(c, &ly->w_down, c->ffb, n, c->xn);

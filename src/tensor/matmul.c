@@ -33,32 +33,57 @@ size_t pl_matmul_work_size(uint32_t w_type, int64_t k, int64_t n) {
     return (size_t)total;
 }
 
+#define MM_MAX PL_MATMUL_MAX /* matrices sharing one activation conversion */
+
+/* One weight matrix of a job with its level kernels (kernels.c). */
+typedef struct mm_mat {
+    const pl_mat  *w;
+    pl_vec_dot_fn  dot;
+    pl_vec_dot4_fn dot4;  /* or NULL */
+    float         *y;     /* [n][w->rows] */
+    int64_t        first; /* index of its first row in the job's concatenated rows */
+} mm_mat;
+
 typedef struct mm_job {
-    const pl_mat       *w;
-    const pl_type_info *wt, *at; /* weight row, activation row */
-    const float        *x;
-    const uint8_t      *xq;      /* n rows of xq_bytes in the activation type */
-    size_t              xq_bytes;
-    int64_t             n;
-    float              *y;
+    mm_mat          m[MM_MAX];
+    int             n_m;
+    int64_t         k;
+    pl_from_f32_fn  quantize;
+    const float    *x;
+    const uint8_t  *xq;      /* n rows of xq_bytes in the activation type */
+    size_t          xq_bytes;
+    int64_t         n;
 } mm_job;
 
 static void mm_convert(void *ud, int64_t begin, int64_t end, int ith) {
     mm_job *j = ud;
     (void)ith;
-    for (int64_t i = begin; i < end; i++)
-        j->at->from_f32(j->x + i * j->w->k, (uint8_t *)j->xq + (size_t)i * j->xq_bytes, j->w->k);
+    for (int64_t i = begin; i < end; i++) j->quantize(j->x + i * j->k, (uint8_t *)j->xq + (size_t)i * j->xq_bytes, j->k);
 }
 
+/* rows [begin, end) of the concatenation of the job's matrices */
 static void mm_rows(void *ud, int64_t begin, int64_t end, int ith) {
     mm_job *j = ud;
     (void)ith;
-    const uint8_t *wd = j->w->data;
-    pl_vec_dot_fn dot = j->wt->vec_dot;
-    for (int64_t r = begin; r < end; r++) {
-        const void *wr = wd + (size_t)r * j->w->row_bytes;
-        for (int64_t i = 0; i < j->n; i++)
-            j->y[i * j->w->rows + r] = dot(wr, j->xq + (size_t)i * j->xq_bytes, j->w->k);
+    for (int mi = 0; mi < j->n_m; mi++) {
+        const mm_mat *m = &j->m[mi];
+        const int64_t R = m->w->rows;
+        int64_t lo = begin - m->first, hi = end - m->first;
+        if (lo < 0) lo = 0;
+        if (hi > R) hi = R;
+        const uint8_t *wd = m->w->data;
+        for (int64_t r = lo; r < hi; r++) {
+            const void *wr = wd + (size_t)r * m->w->row_bytes;
+            int64_t i = 0;
+            if (m->dot4) {
+                float o[4];
+                for (; i + 4 <= j->n; i += 4) {
+                    m->dot4(wr, j->xq + (size_t)i * j->xq_bytes, j->xq_bytes, j->k, o);
+                    for (int c = 0; c < 4; c++) m->y[(i + c) * R + r] = o[c];
+                }
+            }
+            for (; i < j->n; i++) m->y[i * R + r] = m->dot(wr, j->xq + (size_t)i * j->xq_bytes, j->k);
+        }
     }
 }
 
@@ -69,24 +94,48 @@ static void run_for(pl_pool *pool, int64_t n, int64_t grain, pl_pool_range_fn fn
     else fn(ud, 0, n, 0);
 }
 
-pl_status pl_matmul(pl_pool *pool, const pl_mat *w, const float *x, int64_t n, float *y,
-                    void *work, size_t work_size) {
-    if (!w || !x || !y || n < 0) return PL_ERR_INVALID_ARG;
-    const pl_type_info *wt = pl_type_get(w->type);
-    if (!wt || !wt->vec_dot) return PL_ERR_UNSUPPORTED;
-    const pl_type_info *at = pl_type_get(wt->vec_dot_type);
+pl_status pl_matmul_multi(pl_pool *pool, const pl_mat *const *w, int n_w, const float *x, int64_t n,
+                          float *const *y, void *work, size_t work_size) {
+    if (!w || !x || !y || n < 0 || n_w < 1 || n_w > MM_MAX) return PL_ERR_INVALID_ARG;
+    mm_job j = { .n_m = n_w, .x = x, .n = n };
+    uint32_t vdt = 0;
+    int64_t total = 0;
+    pl_cpu_level lv = pl_kernel_level();
+    for (int i = 0; i < n_w; i++) {
+        if (!w[i] || !y[i]) return PL_ERR_INVALID_ARG;
+        const pl_type_info *wt = pl_type_get(w[i]->type);
+        if (!wt || !wt->vec_dot) return PL_ERR_UNSUPPORTED;
+        if (i == 0) {
+            vdt = wt->vec_dot_type;
+            j.k = w[0]->k;
+        } else if (wt->vec_dot_type != vdt || w[i]->k != j.k) {
+            return PL_ERR_INVALID_ARG;
+        }
+        mm_mat *m = &j.m[i];
+        *m = (mm_mat){ .w = w[i], .y = y[i], .first = total };
+        if (pl_type_kernel(w[i]->type, lv, &m->dot, i == 0 ? &j.quantize : NULL) != PL_OK) {
+            m->dot = wt->vec_dot;
+            if (i == 0) j.quantize = pl_type_get(vdt)->from_f32;
+        }
+        m->dot4 = pl_type_kernel_dot4(w[i]->type, lv);
+        total += w[i]->rows;
+    }
     if (n == 0) return PL_OK;
-    mm_job j = { .w = w, .wt = wt, .at = at, .x = x, .n = n, .y = y };
-    if (wt->vec_dot_type == PL_TYPE_F32) {
+    if (vdt == PL_TYPE_F32) {
         j.xq = (const uint8_t *)x;
-        j.xq_bytes = (size_t)w->k * sizeof(float);
+        j.xq_bytes = (size_t)j.k * sizeof(float);
     } else {
-        size_t need = pl_matmul_work_size(w->type, w->k, n);
+        size_t need = pl_matmul_work_size(w[0]->type, j.k, n);
         if (need == 0 || need == SIZE_MAX || !work || work_size < need) return PL_ERR_INVALID_ARG;
         j.xq = work;
         j.xq_bytes = need / (size_t)n;
         run_for(pool, n, 1, mm_convert, &j);
     }
-    run_for(pool, w->rows, 16, mm_rows, &j);
+    run_for(pool, total, 16, mm_rows, &j);
     return PL_OK;
+}
+
+pl_status pl_matmul(pl_pool *pool, const pl_mat *w, const float *x, int64_t n, float *y,
+                    void *work, size_t work_size) {
+    return pl_matmul_multi(pool, &w, 1, x, n, &y, work, work_size);
 }

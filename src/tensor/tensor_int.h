@@ -54,4 +54,13 @@ float pl_f32_vec_dot(const void *x, const void *y, int64_t n);
 float pl_f16_vec_dot(const void *x, const void *y, int64_t n);
 float pl_bf16_vec_dot(const void *x, const void *y, int64_t n);
 
+/* kernels.c: SIMD row kernels by weight type (vec_dot) and activation type (quantize);
+ * NULL entries fall back to the type table's scalar rows. */
+typedef struct pl_kernel_set {
+    pl_vec_dot_fn  vec_dot[PL_TYPE_COUNT];
+    pl_from_f32_fn quantize[PL_TYPE_COUNT];
+    pl_vec_dot4_fn vec_dot4[PL_TYPE_COUNT]; /* optional: one row . 4 activation rows */
+    pl_vec_ops     vec;
+} pl_kernel_set;
+
 #endif

@@ -412,6 +412,86 @@ static void test_fixture_errors(void **state) {
     run_free(&r);
 }
 
+/* parley quantize f32 -> MIX gives, tensor for tensor, the types and bytes that the
+ * fixture tool writes when it quantizes the same f32 values itself (same seed). */
+static void test_quantize_matches_fixture(void **state) {
+    (void)state;
+    const char *mixes[] = { "q4_k_m", "q4_0", "q8_0" };
+    for (size_t mi = 0; mi < 3; mi++) {
+        char f32[512], want[512], got[512];
+        snprintf(f32, sizeof f32, "%s/qz-f32.gguf", tmpdir);
+        snprintf(want, sizeof want, "%s/qz-want.gguf", tmpdir);
+        snprintf(got, sizeof got, "%s/qz-got.gguf", tmpdir);
+        run_result r = run("fixture --preset tiny-qwen2 --type f32 --seed 5 -o '%s'", f32);
+        assert_int_equal(r.code, 0);
+        run_free(&r);
+        r = run("fixture --preset tiny-qwen2 --type %s --seed 5 -o '%s'", mixes[mi], want);
+        assert_int_equal(r.code, 0);
+        run_free(&r);
+        r = run("quantize '%s' '%s' %s -t 2", f32, got, mixes[mi]);
+        assert_int_equal(r.code, 0);
+        assert_non_null(strstr(r.err, "bits per weight"));
+        run_free(&r);
+        pl_ctx *ctx = NULL;
+        pl_gguf *gw = NULL, *gg = NULL;
+        assert_int_equal(pl_ctx_init(&ctx, NULL), PL_OK);
+        assert_int_equal(pl_gguf_open(ctx, want, &gw), PL_OK);
+        assert_int_equal(pl_gguf_open(ctx, got, &gg), PL_OK);
+        assert_int_equal(pl_gguf_n_tensors(gw), pl_gguf_n_tensors(gg));
+        int n_k = 0;
+        for (int64_t i = 0; i < pl_gguf_n_tensors(gw); i++) {
+            pl_gguf_tensor a, b;
+            assert_int_equal(pl_gguf_tensor_at(gw, i, &a), PL_OK);
+            assert_int_equal(pl_gguf_tensor_at(gg, i, &b), PL_OK);
+            assert_true(a.name.len == b.name.len && memcmp(a.name.ptr, b.name.ptr, a.name.len) == 0);
+            assert_int_equal(a.type, b.type);
+            assert_true(a.nbytes == b.nbytes && memcmp(a.data, b.data, a.nbytes) == 0);
+            n_k += a.type == PL_TYPE_Q4_K || a.type == PL_TYPE_Q6_K;
+        }
+        /* hand-checked rule: tiny-qwen2 (2 layers, rows of 256) q4_k_m has K types */
+        if (mi == 0) assert_true(n_k > 0);
+        uint32_t ft;
+        assert_int_equal(pl_gguf_get_u32(gg, "general.file_type", &ft), PL_OK);
+        assert_int_equal(ft, mi == 0 ? 15u : mi == 1 ? 2u : 7u);
+        pl_gguf_free(gw);
+        pl_gguf_free(gg);
+        pl_ctx_free(ctx);
+    }
+    run_result r = run("quantize a b q9_9");
+    assert_int_equal(r.code, 2);
+    run_free(&r);
+}
+
+/* A Q4_0 file made by parley quantize: the same greedy tokens under the scalar and the
+ * SIMD kernels (PL_CPU is read by the child process). */
+static void test_quantize_greedy_levels(void **state) {
+    (void)state;
+    char f32[512], q[512];
+    snprintf(f32, sizeof f32, "%s/gl-f32.gguf", tmpdir);
+    snprintf(q, sizeof q, "%s/gl-q4_0.gguf", tmpdir);
+    run_result r = run("fixture --preset tiny --type f32 --seed 3 -o '%s'", f32);
+    assert_int_equal(r.code, 0);
+    run_free(&r);
+    r = run("quantize '%s' '%s' q4_0", f32, q);
+    assert_int_equal(r.code, 0);
+    run_free(&r);
+    char *outs[3] = { 0 };
+    const char *levels[3] = { "scalar", "avx2", "avx512" };
+    for (int i = 0; i < 3; i++) {
+        setenv("PL_CPU", levels[i], 1);
+        r = run("generate -m '%s' --ids '1 2 3 4 5 6 7 8' -n 24 --print-ids --ignore-eos -t 2", q);
+        unsetenv("PL_CPU");
+        assert_int_equal(r.code, 0);
+        assert_true(count_lines(r.out) <= 1 && strlen(r.out) > 10);
+        outs[i] = r.out;
+        free(r.err);
+    }
+    /* a level this CPU lacks runs the best it has: still must agree */
+    assert_string_equal(outs[0], outs[1]);
+    assert_string_equal(outs[0], outs[2]);
+    for (int i = 0; i < 3; i++) free(outs[i]);
+}
+
 int main(void) {
     bin = getenv("PL_BIN");
     fixdir = getenv("PL_FIXTURE_DIR");
@@ -432,6 +512,8 @@ int main(void) {
         cmocka_unit_test(test_fixture_real_presets),
         cmocka_unit_test(test_fixture_vocab),
         cmocka_unit_test(test_fixture_errors),
+        cmocka_unit_test(test_quantize_matches_fixture),
+        cmocka_unit_test(test_quantize_greedy_levels),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     char cmd[300];

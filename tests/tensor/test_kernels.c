@@ -1,0 +1,229 @@
+/*
+ * test_kernels.c - every SIMD kernel of every level this CPU runs against the scalar
+ * reference rows of the type table, over random data with ragged sizes (block counts
+ * that are not a multiple of the kernels' unroll, including a single block):
+ *  - activation quantizers: dequantized output vs the scalar quantizer's, NMSE bound;
+ *  - row dots: level dot on level-quantized activations vs the scalar dot on the
+ *    scalar-quantized ones, relative to sum |w x| (both see the same weights);
+ *  - pl_matmul at the process level (PL_CPU set by ctest) vs naive dots, odd row counts.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "parley/core.h"
+#include "parley/tensor.h"
+
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+static float frand(void) {
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (float)((double)(rng_state >> 11) * 0x1p-52 - 1.0);
+}
+
+static const pl_type weight_types[] = { PL_TYPE_F32, PL_TYPE_F16, PL_TYPE_BF16, PL_TYPE_Q8_0, PL_TYPE_Q4_0,
+                                        PL_TYPE_Q4_1, PL_TYPE_Q5_0, PL_TYPE_Q5_1, PL_TYPE_Q2_K, PL_TYPE_Q3_K,
+                                        PL_TYPE_Q4_K, PL_TYPE_Q5_K, PL_TYPE_Q6_K };
+#define N_TYPES (sizeof weight_types / sizeof weight_types[0])
+
+enum { KMAX = 256 * 7 };
+
+static void test_kernels_vs_scalar(void **state) {
+    (void)state;
+    static float w[KMAX], x[KMAX], xd_ref[KMAX], xd_lv[KMAX];
+    static uint8_t wq[KMAX * 4], xq_ref[KMAX * 4], xq_lv[KMAX * 4];
+    int levels_run = 0;
+    for (int lv = PL_CPU_LEVEL_SCALAR; lv < PL_CPU_LEVEL_COUNT; lv++) {
+        pl_vec_dot_fn dot;
+        pl_from_f32_fn quant;
+        if (pl_type_kernel(PL_TYPE_Q4_0, (pl_cpu_level)lv, &dot, &quant) == PL_ERR_UNSUPPORTED) continue;
+        levels_run++;
+        for (size_t ti = 0; ti < N_TYPES; ti++) {
+            const pl_type_info *t = pl_type_get(weight_types[ti]);
+            const pl_type_info *at = pl_type_get(t->vec_dot_type);
+            assert_int_equal(pl_type_kernel(weight_types[ti], (pl_cpu_level)lv, &dot, &quant), PL_OK);
+            assert_non_null(dot);
+            assert_non_null(quant);
+            /* 32-blocks: 1, 2, 3, 7, 17, 56 blocks; K blocks: 1, 2, 3, 7; plain: odd n */
+            const int64_t blocks32[] = { 32, 64, 96, 224, 544, 1792 };
+            const int64_t blocks256[] = { 256, 512, 768, 1792 };
+            const int64_t plain[] = { 1, 7, 15, 33, 100, 1031 };
+            const int64_t *ns = t->block_size == 256 ? blocks256 : t->block_size == 32 ? blocks32 : plain;
+            int n_ns = t->block_size == 256 ? 4 : 6;
+            for (int ni = 0; ni < n_ns; ni++) {
+                int64_t n = ns[ni];
+                for (int trial = 0; trial < 3; trial++) {
+                    for (int64_t i = 0; i < n; i++) {
+                        w[i] = frand() + (trial == 1 ? 0.4f : 0.0f);
+                        x[i] = frand() * (trial == 2 ? 50.0f : 1.0f);
+                    }
+                    t->from_f32(w, wq, n);
+                    at->from_f32(x, xq_ref, n);
+                    quant(x, xq_lv, n);
+                    if (at->to_f32 && t->vec_dot_type != PL_TYPE_F32) {
+                        at->to_f32(xq_ref, xd_ref, n);
+                        at->to_f32(xq_lv, xd_lv, n);
+                        double e = 0, s = 0;
+                        for (int64_t i = 0; i < n; i++) {
+                            e += ((double)xd_lv[i] - xd_ref[i]) * ((double)xd_lv[i] - xd_ref[i]);
+                            s += (double)x[i] * x[i];
+                        }
+                        /* only rounding ties may differ: far below one quantization step */
+                        assert_true(e <= 1e-5 * s + 1e-30);
+                    }
+                    float ref = t->vec_dot(wq, xq_ref, n), got = dot(wq, xq_lv, n);
+                    double mag = 0;
+                    for (int64_t i = 0; i < n; i++) mag += fabs((double)w[i] * x[i]);
+                    if (!(fabs((double)got - ref) <= 1e-3 * mag + 1e-6)) {
+                        print_error("level %d type %s n %lld: got %g want %g (mag %g)\n", lv, t->name,
+                                    (long long)n, got, ref, mag);
+                        fail();
+                    }
+                }
+            }
+        }
+    }
+    assert_true(levels_run >= 1);
+}
+
+/* the batched dots equal the single-row dot exactly (same summation order), so a token's
+ * logits don't depend on how its batch was split */
+static void test_dot4(void **state) {
+    (void)state;
+    enum { KM = 256 * 3 };
+    static float w[KM], x[4 * KM];
+    static uint8_t wq[KM * 2], xq[4 * KM * 2];
+    for (int lv = PL_CPU_LEVEL_SCALAR; lv < PL_CPU_LEVEL_COUNT; lv++) {
+        for (uint32_t id = 0; id < PL_TYPE_COUNT; id++) {
+            pl_vec_dot4_fn d4 = pl_type_kernel_dot4(id, (pl_cpu_level)lv);
+            pl_vec_dot_fn d1;
+            if (!d4) continue;
+            assert_int_equal(pl_type_kernel(id, (pl_cpu_level)lv, &d1, NULL), PL_OK);
+            const pl_type_info *t = pl_type_get(id), *at = pl_type_get(t->vec_dot_type);
+            const int64_t K = t->block_size == 256 ? KM : 32 * 19; /* odd block counts */
+            uint64_t xb;
+            assert_int_equal(pl_type_row_bytes(t->vec_dot_type, K, &xb), PL_OK);
+            for (int i = 0; i < K; i++) w[i] = frand();
+            for (int i = 0; i < 4 * K; i++) x[i] = frand();
+            t->from_f32(w, wq, K);
+            for (int c = 0; c < 4; c++) at->from_f32(x + c * K, xq + c * xb, K);
+            float o[4];
+            d4(wq, xq, (size_t)xb, K, o);
+            for (int c = 0; c < 4; c++) assert_true(o[c] == d1(wq, xq + c * xb, K));
+        }
+    }
+}
+
+/* the attention helpers of every level vs the scalar level's, ragged lengths */
+static void test_vec_ops(void **state) {
+    (void)state;
+    enum { N = 203 };
+    static float x[N], y0[N], y1[N];
+    static uint16_t h[N], h0[N], h1[N];
+    const pl_vec_ops *ref = pl_vec_ops_get(PL_CPU_LEVEL_SCALAR);
+    assert_non_null(ref);
+    for (int lv = PL_CPU_LEVEL_SCALAR; lv < PL_CPU_LEVEL_COUNT; lv++) {
+        const pl_vec_ops *vo = pl_vec_ops_get((pl_cpu_level)lv);
+        if (!vo) continue;
+        const int64_t ns[] = { 1, 7, 8, 15, 16, 17, 64, 200, N };
+        for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++) {
+            int64_t n = ns[ni];
+            for (int64_t i = 0; i < n; i++) {
+                x[i] = frand() * 3.0f;
+                h[i] = pl_f32_to_f16(frand());
+                y0[i] = y1[i] = frand();
+            }
+            double mag = 0;
+            for (int64_t i = 0; i < n; i++) mag += fabs((double)x[i] * pl_f16_to_f32(h[i]));
+            assert_true(fabs((double)vo->dot_f32_f16(x, h, n) - ref->dot_f32_f16(x, h, n)) <= 1e-5 * mag + 1e-7);
+            vo->axpy_f16(y0, 0.7f, h, n);
+            ref->axpy_f16(y1, 0.7f, h, n);
+            for (int64_t i = 0; i < n; i++) assert_true(fabsf(y0[i] - y1[i]) <= 1e-6f);
+            vo->f32_to_f16(x, h0, n);
+            ref->f32_to_f16(x, h1, n);
+            assert_memory_equal(h0, h1, (size_t)n * sizeof h0[0]); /* both round to nearest even */
+        }
+    }
+}
+
+/* pl_matmul at the process level on odd shapes against naive per-row dots. */
+static void test_matmul_level(void **state) {
+    (void)state;
+    enum { K = 512, ROWS = 37, NX = 3 };
+    static float wf[K * ROWS], x[K * NX], y[ROWS * NX];
+    static uint8_t wq[K * ROWS * 4], xq[K * 4], work[K * NX * 4];
+    const pl_type types[] = { PL_TYPE_Q4_0, PL_TYPE_Q8_0, PL_TYPE_Q5_0, PL_TYPE_Q4_K, PL_TYPE_Q6_K, PL_TYPE_F16 };
+    pl_ctx *ctx = NULL;
+    pl_pool *pool = NULL;
+    assert_int_equal(pl_ctx_init(&ctx, NULL), PL_OK);
+    assert_int_equal(pl_pool_init(ctx, 2, &pool), PL_OK);
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+        const pl_type_info *t = pl_type_get(types[ti]);
+        const pl_type_info *at = pl_type_get(t->vec_dot_type);
+        for (int i = 0; i < K * ROWS; i++) wf[i] = frand();
+        for (int i = 0; i < K * NX; i++) x[i] = frand();
+        uint64_t rb;
+        assert_int_equal(pl_type_row_bytes(types[ti], K, &rb), PL_OK);
+        for (int r = 0; r < ROWS; r++) t->from_f32(wf + r * K, wq + r * rb, K);
+        pl_mat m;
+        assert_int_equal(pl_mat_init(&m, types[ti], K, ROWS, wq), PL_OK);
+        assert_true(pl_matmul_work_size(types[ti], K, NX) <= sizeof work);
+        for (int p = 0; p < 2; p++) {
+            assert_int_equal(pl_matmul(p ? pool : NULL, &m, x, NX, y, work, sizeof work), PL_OK);
+            for (int i = 0; i < NX; i++) {
+                at->from_f32(x + i * K, xq, K);
+                for (int r = 0; r < ROWS; r++) {
+                    float ref = t->vec_dot(wq + r * rb, xq, K);
+                    assert_true(fabsf(y[i * ROWS + r] - ref) <= 2e-2f + 2e-3f * fabsf(ref));
+                }
+            }
+        }
+    }
+    pl_pool_free(pool);
+    pl_ctx_free(ctx);
+}
+
+/* the standard mix rules (shared formats.md), cases worked out by hand */
+static void test_quant_mix_rules(void **state) {
+    (void)state;
+    const pl_quant_mix *m = pl_quant_mix_find("Q4_K_M");
+    assert_non_null(m);
+    assert_int_equal(m->ftype, 15);
+    assert_null(pl_quant_mix_find("q3_k_xl"));
+    /* n = 16: more bits on layers 0, 1 (i < 2), 14, 15 (i >= 14), 4, 7, 10, 13 ((i-2)%3 == 2) */
+    const int more[16] = { 1, 1, 0, 0, 1, 0, 0, 1, 0, 0, 1, 0, 0, 1, 1, 1 };
+    for (int i = 0; i < 16; i++) assert_int_equal(pl_quant_use_more_bits(i, 16), more[i]);
+    assert_int_equal(pl_quant_mix_type(m, "blk.4.attn_v.weight", 2, 2048, 16, true), PL_TYPE_Q6_K);
+    assert_int_equal(pl_quant_mix_type(m, "blk.3.attn_v.weight", 2, 2048, 16, true), PL_TYPE_Q4_K);
+    assert_int_equal(pl_quant_mix_type(m, "blk.3.ffn_down.weight", 2, 8192, 16, true), PL_TYPE_Q4_K);
+    assert_int_equal(pl_quant_mix_type(m, "blk.15.ffn_down.weight", 2, 8192, 16, true), PL_TYPE_Q6_K);
+    assert_int_equal(pl_quant_mix_type(m, "blk.3.attn_q.weight", 2, 2048, 16, true), PL_TYPE_Q4_K);
+    assert_int_equal(pl_quant_mix_type(m, "token_embd.weight", 2, 2048, 16, true), PL_TYPE_Q6_K);
+    assert_int_equal(pl_quant_mix_type(m, "token_embd.weight", 2, 2048, 16, false), PL_TYPE_Q4_K);
+    assert_int_equal(pl_quant_mix_type(m, "output.weight", 2, 576, 30, false), PL_TYPE_Q8_0);
+    assert_int_equal(pl_quant_mix_type(m, "blk.5.attn_q.weight", 2, 576, 30, true), PL_TYPE_Q5_0);
+    assert_int_equal(pl_quant_mix_type(m, "blk.0.attn_v.weight", 2, 576, 30, true), PL_TYPE_Q8_0);
+    assert_int_equal(pl_quant_mix_type(m, "blk.0.attn_qkv.weight", 2, 3072, 32, true), PL_TYPE_Q5_K);
+    assert_int_equal(pl_quant_mix_type(m, "blk.0.attn_norm.weight", 1, 2048, 16, true), PL_TYPE_F32);
+    const pl_quant_mix *m5 = pl_quant_mix_find("q5_k_m");
+    assert_int_equal(pl_quant_mix_type(m5, "blk.2.ffn_up.weight", 2, 896, 24, true), PL_TYPE_Q5_1);
+    assert_int_equal(pl_quant_mix_type(m5, "blk.0.attn_qkv.weight", 2, 3072, 32, true), PL_TYPE_Q6_K);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_kernels_vs_scalar),
+        cmocka_unit_test(test_dot4),
+        cmocka_unit_test(test_vec_ops),
+        cmocka_unit_test(test_matmul_level),
+        cmocka_unit_test(test_quant_mix_rules),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
