@@ -28,6 +28,8 @@
 #include <string.h>
 
 #include <sys/wait.h>
+#include <dirent.h>
+#include <unistd.h>
 
 #include "model/model_int.h"
 #include "parley/gguf.h"
@@ -163,7 +165,7 @@ static void model_for(char *buf, size_t n, const char *preset, const type_case *
     }
     char src[512];
     fixture_path(src, sizeof src, preset, "f32");
-    snprintf(buf, n, "%s/test_model-%s-%s.gguf", fixdir, preset, tc->name);
+    snprintf(buf, n, "%s/test_model-%d-%s-%s.gguf", fixdir, (int)getpid(), preset, tc->name);
     derive_opts o = { .type = tc->type };
     derive(src, buf, &o);
 }
@@ -335,7 +337,7 @@ static void test_rope_scaling(void **s) {
     (void)s;
     char src[512], dst[512];
     fixture_path(src, sizeof src, "tiny", "f32");
-    snprintf(dst, sizeof dst, "%s/test_model-rope.gguf", fixdir);
+    snprintf(dst, sizeof dst, "%s/test_model-%d-rope.gguf", fixdir, (int)getpid());
     derive_opts o = { .type = PL_TYPE_COUNT, .add_rope_freqs = true, .key_f32 = "llama.rope.scaling.factor",
                       .key_f32_val = 2.0f, .key_str = "llama.rope.scaling.type", .key_str_val = "linear" };
     derive(src, dst, &o);
@@ -401,7 +403,7 @@ static void test_bad_models(void **s) {
     (void)s;
     char src[512], dst[512];
     fixture_path(src, sizeof src, "tiny", "f32");
-    snprintf(dst, sizeof dst, "%s/test_model-bad.gguf", fixdir);
+    snprintf(dst, sizeof dst, "%s/test_model-%d-bad.gguf", fixdir, (int)getpid());
     derive_opts o;
 
     o = (derive_opts){ .type = PL_TYPE_COUNT, .drop = "blk.1.ffn_down.weight" };
@@ -648,8 +650,8 @@ static void run_cli(run_out *r, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(args, sizeof args, fmt, ap);
     va_end(ap);
-    snprintf(o, sizeof o, "%s/test_model-cli.out", fixdir);
-    snprintf(e, sizeof e, "%s/test_model-cli.err", fixdir);
+    snprintf(o, sizeof o, "%s/test_model-%d-cli.out", fixdir, (int)getpid());
+    snprintf(e, sizeof e, "%s/test_model-%d-cli.err", fixdir, (int)getpid());
     snprintf(cmd, sizeof cmd, "'%s' %s >'%s' 2>'%s' </dev/null", getenv("PL_BIN"), args, o, e);
     int st = system(cmd);
     r->code = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
@@ -742,8 +744,24 @@ static int setup(void **s) {
     return pl_ctx_init(&ctx, &p) == PL_OK ? 0 : -1;
 }
 
+/* Scratch files carry this process's id (ctest runs the executable at several kernel
+ * levels at once in one fixture dir); remove ours. */
+static void remove_scratch(void) {
+    char prefix[64], path[1024];
+    snprintf(prefix, sizeof prefix, "test_model-%d-", (int)getpid());
+    DIR *d = opendir(fixdir);
+    if (!d) return;
+    for (struct dirent *de; (de = readdir(d));) {
+        if (strncmp(de->d_name, prefix, strlen(prefix)) != 0) continue;
+        snprintf(path, sizeof path, "%s/%s", fixdir, de->d_name);
+        remove(path);
+    }
+    closedir(d);
+}
+
 static int teardown(void **s) {
     (void)s;
+    remove_scratch();
     pl_ctx_free(ctx);
     return 0;
 }
