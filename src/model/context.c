@@ -338,6 +338,7 @@ pl_status pl_context_decode(pl_context *c, const pl_batch *b) {
     c->err[0] = 0;
     c->n_outputs = 0;
     if (b->n_tokens == 0) return PL_OK;
+    uint64_t t0 = pl_time_ns();
     int32_t n_out = 0;
     pl_status st = prepare(c, b, &n_out);
     if (st != PL_OK) return st;
@@ -357,5 +358,8 @@ pl_status pl_context_decode(pl_context *c, const pl_batch *b) {
         done_out += k;
     }
     c->n_outputs = n_out;
+    c->perf.decode_ns += pl_time_ns() - t0;
+    c->perf.n_decode++;
+    c->perf.n_tokens += (uint64_t)b->n_tokens;
     return PL_OK;
 }
