@@ -60,6 +60,13 @@ static pl_status canceled(pl_model *m, const char *path, pl_load_phase ph) {
     return pl_ctx_err(m->ctx, PL_ERR_CANCELED, "%s: load canceled during %s", path, pl_load_phase_name(ph));
 }
 
+/* "1.5 MiB" below 1 GiB, "4.25 GiB" from there on */
+static const char *fmt_bytes(char *buf, size_t cap, uint64_t b) {
+    if (b >= (1ull << 30)) snprintf(buf, cap, "%.2f GiB", gib(b));
+    else snprintf(buf, cap, "%.1f MiB", (double)b / 1048576.0);
+    return buf;
+}
+
 static pl_status check_memory(pl_model *m, const char *path, const pl_model_params *p) {
     pl_meminfo mi;
     pl_status st = pl_meminfo_read(p->meminfo_path, &mi);
@@ -72,13 +79,16 @@ static pl_status check_memory(pl_model *m, const char *path, const pl_model_para
     uint64_t avail;
     if (!pl_u64_add(mi.available, mi.swap_free, &avail)) avail = UINT64_MAX;
     m->load.mem_available = avail;
-    if (m->load.resident_bytes > avail)
+    if (m->load.resident_bytes > avail) {
+        char need[32], av[32], ma[32], sf[32], tot[32];
         return pl_ctx_err(m->ctx, PL_ERR_NOMEM,
-                          "%s: the model needs %.2f GiB of memory (its tensors; every token reads all of them) "
-                          "but only %.2f GiB is available (MemAvailable %.2f GiB + SwapFree %.2f GiB, of %.2f GiB "
-                          "RAM); free memory or use a smaller model or quantization",
-                          path, gib(m->load.resident_bytes), gib(avail), gib(mi.available), gib(mi.swap_free),
-                          gib(mi.total));
+                          "%s: the model needs %s of memory (its tensors; every token reads all of them) but only "
+                          "%s is available (MemAvailable %s + SwapFree %s, of %s RAM); free memory or use a "
+                          "smaller model or quantization",
+                          path, fmt_bytes(need, sizeof need, m->load.resident_bytes), fmt_bytes(av, sizeof av, avail),
+                          fmt_bytes(ma, sizeof ma, mi.available), fmt_bytes(sf, sizeof sf, mi.swap_free),
+                          fmt_bytes(tot, sizeof tot, mi.total));
+    }
     return PL_OK;
 }
 
