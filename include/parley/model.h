@@ -51,10 +51,10 @@ typedef enum pl_load_phase {
 /* "map", "touch", "warm-up"; "unknown" outside the enum. */
 const char *pl_load_phase_name(pl_load_phase ph);
 
-/* Progress of a load: done of total units (bytes for MAP and TOUCH, steps for
- * WARMUP), called from the loading thread at the start (done 0) and end
- * (done == total) of each phase that runs and about every 64 MiB inside TOUCH.
- * Return false to stop: pl_model_load then fails with PL_ERR_CANCELED. */
+/* Progress of a load, called on the loading thread for each phase that runs:
+ * MAP once when done (done = total = file bytes); TOUCH at 0, after every 64 MiB
+ * and at the end (bytes of the file); WARMUP at 0 and at 1 (of 1). Return false
+ * to stop: pl_model_load then fails with PL_ERR_CANCELED (nothing is kept). */
 typedef bool (*pl_load_progress_fn)(void *ud, pl_load_phase phase, uint64_t done, uint64_t total);
 
 typedef struct pl_model_params {
