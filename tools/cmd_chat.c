@@ -16,6 +16,7 @@
 #include "parley/config.h"
 #include "parley/engine.h"
 #include "parley/template.h"
+#include "verbose.h"
 
 extern char **environ;
 
@@ -51,6 +52,11 @@ static const char usage_text[] =
     "  --stop S                  stop string (repeatable)\n"
     "  --config FILE             configuration file\n"
     "  --no-stats                no stats line after each turn\n"
+    "  --mlock                   lock the model in RAM (llm.mlock)\n"
+    "  --warmup                  decode one token at load (llm.warmup)\n"
+    "  -v, --verbose             load time in parts; after each turn the request profile\n"
+    "                            (template+tokenize, prefill, ttft, decode, time per phase)\n"
+    "                            and process / GPU figures\n"
     "  -h, --help                this text\n"
     "\n"
     "commands: /reset  /save FILE  /load FILE  /stats  /help  /quit\n"
@@ -86,7 +92,39 @@ typedef struct chat {
     pl_turn_stats  last;
     int            turns;
     int64_t        total_prompt, total_cached, total_gen;
+    /* --verbose: the context's counters before the turn and at its first token */
+    bool           verbose, first_seen;
+    pl_context    *lc;
+    uint64_t       kv_bytes;
+    pl_decode_perf perf_before, perf_first;
 } chat;
+
+static void on_token(void *ud, pl_token id) {
+    chat *c = ud;
+    (void)id;
+    if (c->first_seen) return;
+    c->first_seen = true;
+    pl_context_perf(c->lc, &c->perf_first); /* the prompt's decode is done by now */
+}
+
+/* The request profile from the session's stats and the context's counters. The
+ * session does not time tokenizing alone: its prefill_ms covers rendering,
+ * tokenizing, trimming and the decode, so the decode (the context's counter) is
+ * taken out and the rest shown as template+tokenize. */
+static void print_verbose(chat *c, const pl_turn_stats *st) {
+    pl_decode_perf now;
+    pl_context_perf(c->lc, &now);
+    if (!c->first_seen) c->perf_first = now;
+    double prefill_decode = (double)(c->perf_first.decode_ns - c->perf_before.decode_ns) / 1e6;
+    double gen_decode = (double)(now.decode_ns - c->perf_first.decode_ns) / 1e6;
+    pl_cli_request rq = { .tokenize_ms = st->prefill_ms > prefill_decode ? st->prefill_ms - prefill_decode : 0,
+                          .tokenize_label = "template+tokenize", .prompt_tokens = st->prefill_tokens,
+                          .prefill_ms = prefill_decode, .ttft_ms = st->ttft_ms, .gen_tokens = st->generated_tokens,
+                          .gen_ms = st->gen_ms, .sample_ms = st->gen_ms > gen_decode ? st->gen_ms - gen_decode : 0,
+                          .sample_label = "sampling+text", .perf = pl_cli_perf_diff(&now, &c->perf_before) };
+    pl_cli_print_request(c->cli->cmd, &rq);
+    pl_cli_print_process(c->cli->cmd, c->kv_bytes);
+}
 
 static void on_text(void *ud, pl_channel ch, const char *text, size_t len) {
     chat *c = ud;
@@ -120,7 +158,10 @@ static void print_stats_line(const pl_turn_stats *st) {
 
 /* One turn; false when it failed (the message is on stderr). */
 static bool do_turn(chat *c, const char *text, size_t len) {
-    pl_turn_callbacks cb = { .on_text = on_text, .cancel = &g_cancel, .ud = c };
+    pl_turn_callbacks cb = { .on_text = on_text, .on_token = c->verbose ? on_token : NULL, .cancel = &g_cancel,
+                             .ud = c };
+    c->first_seen = false;
+    if (c->verbose) pl_context_perf(c->lc, &c->perf_before);
     pl_turn_stats st;
     c->in_thought = c->wrote = false;
     g_cancel = 0;
@@ -142,6 +183,7 @@ static bool do_turn(chat *c, const char *text, size_t len) {
     c->total_cached += st.cached_tokens;
     c->total_gen += st.generated_tokens;
     if (c->stats_line) print_stats_line(&st);
+    if (c->verbose) print_verbose(c, &st);
     return true;
 }
 
@@ -310,7 +352,8 @@ int cmd_chat(pl_cli *cli, int argc, char **argv) {
         return 0;
     }
     const char *system = NULL, *prompt = NULL, *tmpl_name = NULL, *tmpl_file = NULL, *config_file = NULL, *v;
-    bool show_thoughts = false, no_think = false, speed = false, stats_line = true, have_seed = false;
+    bool show_thoughts = false, no_think = false, speed = false, stats_line = true, have_seed = false,
+         verbose = false;
     uint64_t seed = 0;
     const char **stops = calloc((size_t)argc, sizeof *stops);
     size_t n_stops = 0;
@@ -375,6 +418,13 @@ int cmd_chat(pl_cli *cli, int argc, char **argv) {
             speed = true;
         } else if (strcmp(a, "--no-stats") == 0) {
             stats_line = false;
+        } else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
+            verbose = true;
+        } else if (strcmp(a, "--mlock") == 0 || strcmp(a, "--warmup") == 0) {
+            if (pl_config_set(cfg, a[2] == 'm' ? "llm.mlock" : "llm.warmup", "true", PL_CONFIG_SOURCE_FLAG, a) != PL_OK) {
+                rc = pl_cli_usage_error(cli, "%s", pl_config_last_error(cfg));
+                goto out;
+            }
         } else {
             rc = pl_cli_usage_error(cli, "unexpected argument '%s'", a);
             goto out;
@@ -398,6 +448,7 @@ int cmd_chat(pl_cli *cli, int argc, char **argv) {
     pl_model *model = NULL;
     pl_engine *engine = NULL;
     pl_session *session = NULL;
+    pl_context *lc = NULL;
     if (!L->model || !L->model[0]) {
         rc = pl_cli_usage_error(cli, "no model: give -m MODEL (or set llm.model)");
         goto out;
@@ -424,10 +475,21 @@ int cmd_chat(pl_cli *cli, int argc, char **argv) {
     }
 
     pl_model_params mp = pl_model_default_params();
-    if (pl_model_load(cli->ctx, path, &mp, &model) != PL_OK) {
+    mp.mlock = L->mlock;
+    mp.warmup = L->warmup;
+    mp.warmup_threads = (int)L->n_threads;
+    mp.meminfo_path = getenv("PARLEY_MEMINFO"); /* tests: a meminfo file with set figures */
+    pl_cli_progress prog;
+    pl_cli_progress_init(&prog, cli->cmd, verbose);
+    mp.progress = pl_cli_load_progress;
+    mp.progress_ud = &prog;
+    pl_status lst = pl_model_load(cli->ctx, path, &mp, &model);
+    pl_cli_progress_end(&prog);
+    if (lst != PL_OK) {
         pl_cli_fail(cli, "%s", pl_ctx_last_error(cli->ctx));
         goto done;
     }
+    if (verbose) pl_cli_print_load(cli->cmd, pl_model_get_load_stats(model));
     pl_engine_params ep = pl_engine_default_params();
     ep.template_source = tmpl_src;
     ep.template_name = tmpl_name;
@@ -461,6 +523,19 @@ int cmd_chat(pl_cli *cli, int argc, char **argv) {
     sp.enable_thinking = !no_think;
     sp.stops = stops;
     sp.n_stops = n_stops;
+    if (verbose) {
+        /* the session borrows our context so its counters can be read */
+        pl_context_params cp = pl_context_default_params();
+        cp.n_ctx = sp.n_ctx;
+        cp.n_batch = sp.n_batch;
+        cp.n_threads = sp.n_threads;
+        if (pl_context_init(model, &cp, &lc) != PL_OK) {
+            pl_cli_fail(cli, "%s", pl_ctx_last_error(cli->ctx));
+            goto done;
+        }
+        sp.context = lc;
+        sp.seq = 0;
+    }
     if (pl_session_init(cli->ctx, engine, &sp, &session) != PL_OK) {
         pl_cli_fail(cli, "%s", pl_ctx_last_error(cli->ctx));
         goto done;
@@ -471,7 +546,8 @@ int cmd_chat(pl_cli *cli, int argc, char **argv) {
     }
 
     chat c = { .cli = cli, .s = session, .show_thoughts = show_thoughts, .stats_line = stats_line,
-               .dim = isatty(STDERR_FILENO) };
+               .dim = isatty(STDERR_FILENO), .verbose = verbose, .lc = lc,
+               .kv_bytes = pl_context_memory_usage(lc).kv_bytes };
     struct sigaction sa = { .sa_handler = on_sigint };
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
@@ -485,6 +561,7 @@ int cmd_chat(pl_cli *cli, int argc, char **argv) {
     signal(SIGINT, SIG_DFL);
 done:
     pl_session_free(session);
+    pl_context_free(lc);
     pl_engine_free(engine);
     pl_model_free(model);
     pl_free(cli->ctx, path);

@@ -15,6 +15,7 @@
 #include "parley/model.h"
 #include "parley/sample.h"
 #include "parley/tokenizer.h"
+#include "verbose.h"
 
 static const char usage_text[] =
     "usage: parley generate -m MODEL.gguf (-p TEXT | --ids \"1 2 3\") [options]\n"
@@ -37,6 +38,12 @@ static const char usage_text[] =
     "                    model asks for it and the prompt doesn't start with it)\n"
     "  --ignore-eos      keep going past end-of-generation tokens\n"
     "  --print-ids       print the generated token ids on one line instead of text\n"
+    "  --no-prefault     let weight pages fault in on first use instead of reading\n"
+    "                    them all at load\n"
+    "  --mlock           lock the weights in RAM (warns when RLIMIT_MEMLOCK refuses)\n"
+    "  --warmup          decode one token at load (the first request runs warm)\n"
+    "  -v, --verbose     load time in parts, per-request profile (tokenize, prefill,\n"
+    "                    ttft, decode, time per phase), process and GPU figures\n"
     "  -h, --help        this text\n";
 
 #define MAX_PROMPT (1 << 20)
@@ -76,7 +83,8 @@ int cmd_generate(pl_cli *cli, int argc, char **argv) {
     int64_t n_gen = 32, n_threads = 0, n_ctx = 0;
     double temp = 0.0;
     uint64_t seed = 1;
-    bool no_bos = false, print_ids = false, ignore_eos = false;
+    bool no_bos = false, print_ids = false, ignore_eos = false, verbose = false, prefault = true, mlock = false,
+         warmup = false;
     if (pl_cli_wants_help(argc, argv)) {
         fputs(usage_text, stdout);
         return 0;
@@ -112,6 +120,14 @@ int cmd_generate(pl_cli *cli, int argc, char **argv) {
             print_ids = true;
         } else if (strcmp(a, "--ignore-eos") == 0) {
             ignore_eos = true;
+        } else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
+            verbose = true;
+        } else if (strcmp(a, "--no-prefault") == 0) {
+            prefault = false;
+        } else if (strcmp(a, "--mlock") == 0) {
+            mlock = true;
+        } else if (strcmp(a, "--warmup") == 0) {
+            warmup = true;
         } else {
             return pl_cli_usage_error(cli, "unexpected argument '%s'", a);
         }
@@ -133,12 +149,22 @@ int cmd_generate(pl_cli *cli, int argc, char **argv) {
     if (!path) goto done;
     uint64_t t0 = pl_time_ns();
     pl_model_params mp = pl_model_default_params();
-    mp.prefault = true;
+    mp.prefault = prefault;
+    mp.mlock = mlock;
+    mp.warmup = warmup;
+    mp.warmup_threads = (int)n_threads;
+    mp.meminfo_path = getenv("PARLEY_MEMINFO"); /* tests: a meminfo file with set figures */
+    pl_cli_progress prog;
+    pl_cli_progress_init(&prog, cli->cmd, verbose);
+    mp.progress = pl_cli_load_progress;
+    mp.progress_ud = &prog;
     pl_status st = pl_model_load(cli->ctx, path, &mp, &model);
+    pl_cli_progress_end(&prog);
     if (st != PL_OK) {
         pl_cli_fail(cli, "%s", pl_ctx_last_error(cli->ctx));
         goto done;
     }
+    if (verbose) pl_cli_print_load(cli->cmd, pl_model_get_load_stats(model));
     const pl_model_info *mi = pl_model_get_info(model);
     pl_context_params cp = pl_context_default_params();
     cp.n_ctx = (int32_t)n_ctx;
@@ -172,6 +198,8 @@ int cmd_generate(pl_cli *cli, int argc, char **argv) {
         pl_tokenizer_free(tok);
         tok = NULL;
     }
+    uint64_t t_req = pl_time_ns(); /* the request: tokenize, prefill, generate */
+    double tokenize_ms = -1;
     if (prompt) {
         size_t n = 0, len = strlen(prompt);
         pl_encode_params ep = pl_encode_default_params();
@@ -187,6 +215,7 @@ int cmd_generate(pl_cli *cli, int argc, char **argv) {
             goto done;
         }
         n_ids = (int32_t)n;
+        tokenize_ms = (double)(pl_time_ns() - t_req) / 1e6;
     }
     /* --ids: BOS when the vocabulary asks for it (or the prompt is empty) and the
      * prompt doesn't start with it, unless --no-bos. Text prompts got it from encode. */
@@ -223,12 +252,16 @@ int cmd_generate(pl_cli *cli, int argc, char **argv) {
         pl_cli_fail(cli, "prompt: %s", pl_context_last_error(lc));
         goto done;
     }
-    uint64_t t2 = pl_time_ns();
+    uint64_t t2 = pl_time_ns(), t_first = 0, sample_ns = 0;
     int32_t n_done = 0;
     bool first = true;
     for (; n_done < n_gen; n_done++) {
         const float *lg = pl_context_logits(lc, 0);
+        uint64_t ts = pl_time_ns();
         int32_t id = pl_sampler_sample(sampler, lg);
+        uint64_t te = pl_time_ns();
+        sample_ns += te - ts;
+        if (!t_first) t_first = te;
         if (id < 0) {
             pl_cli_fail(cli, "sampling: %s", pl_status_str((pl_status)id));
             goto done;
@@ -265,6 +298,17 @@ int cmd_generate(pl_cli *cli, int argc, char **argv) {
         fwrite(text, 1, len, stdout);
     }
     if (print_ids || !first) printf("\n");
+    if (verbose) {
+        /* the load's warm-up ran on its own context: these counters are this request's */
+        pl_cli_request rq = { .tokenize_ms = tokenize_ms, .tokenize_label = "tokenize", .prompt_tokens = n_prompt,
+                              .prefill_ms = (double)(t2 - t1) / 1e6,
+                              .ttft_ms = t_first ? (double)(t_first - t_req) / 1e6 : 0,
+                              .gen_tokens = n_done, .gen_ms = t_first ? (double)(t3 - t_first) / 1e6 : 0,
+                              .sample_ms = (double)sample_ns / 1e6, .sample_label = "sampling" };
+        pl_context_perf(lc, &rq.perf);
+        pl_cli_print_request(cli->cmd, &rq);
+        pl_cli_print_process(cli->cmd, mem.kv_bytes);
+    }
     double pp_s = (double)(t2 - t1) / 1e9, tg_s = (double)(t3 - t2) / 1e9;
     /* generated tokens after the first are the decode steps (the first came from the prompt) */
     fprintf(stderr,

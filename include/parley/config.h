@@ -62,6 +62,7 @@ typedef struct pl_config_llm {
     int64_t n_threads_batch; /* 0: n_threads */
     bool    use_mmap;
     bool    mlock;
+    bool    warmup;          /* one-token decode at load */
     int64_t n_gpu_layers;    /* -1: all */
     int64_t max_tokens;
     double  temperature;

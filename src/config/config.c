@@ -59,6 +59,9 @@ static const pl_config_key keys[] = {
     { .section = "llm", .name = "mlock", BOOL_KEY, .offset = OFF(llm.mlock), .def_bool = false,
       .help = "Lock the model in RAM so it is never paged out (needs RLIMIT_MEMLOCK, `ulimit -l`, large\n"
               "enough; parley warns when the limit refuses it)." },
+    { .section = "llm", .name = "warmup", BOOL_KEY, .offset = OFF(llm.warmup), .def_bool = false,
+      .help = "Decode one token while loading, so the first request does not pay for page faults and\n"
+              "cold caches (costs about one token's time at start)." },
     { .section = "llm", .name = "n_gpu_layers", INT_KEY, .offset = OFF(llm.n_gpu_layers), .def_int = 0, .min = -1,
       .max = 4096,
       .help = "Layers to offload to a GPU (-1 = all). Accepted for compatibility with llama.cpp\n"

@@ -32,14 +32,20 @@ static void rmsnorm(float *y, const float *x, const float *w, int64_t n, float e
 static void matmul(pl_context *c, const pl_mat *w, const float *x, int64_t n, float *y) {
     /* the context sized work for every matrix of the model at n <= n_batch, so this
      * cannot fail; a failure here is a bug, caught by the tests */
+    pl_perf_lap(c, PL_PERF_PHASE_OTHER);
     pl_status st = pl_matmul(c->pool, w, x, n, y, c->work, c->work_size);
     (void)st;
+    pl_perf_lap(c, PL_PERF_PHASE_MATMUL);
 }
 
 /* Matrices on the same input in one pl_matmul_multi (one conversion, one thread split);
  * one at a time when their activation formats differ (a mix of K and 32-block types). */
 static void matmul_multi(pl_context *c, const pl_mat *const *w, int n_w, const float *x, int64_t n, float *const *y) {
-    if (pl_matmul_multi(c->pool, w, n_w, x, n, y, c->work, c->work_size) == PL_OK) return;
+    pl_perf_lap(c, PL_PERF_PHASE_OTHER);
+    if (pl_matmul_multi(c->pool, w, n_w, x, n, y, c->work, c->work_size) == PL_OK) {
+        pl_perf_lap(c, PL_PERF_PHASE_MATMUL);
+        return;
+    }
     for (int i = 0; i < n_w; i++) matmul(c, w[i], x, n, y[i]);
 }
 
@@ -114,8 +120,10 @@ static void attn_range(void *ud, int64_t begin, int64_t end, int ith) {
 static void attention(pl_context *c, int32_t layer, int32_t n) {
     attn_job j = { .c = c, .vo = pl_vec_ops_get(pl_kernel_level()), .layer = layer };
     int64_t total = (int64_t)n * c->model->info.n_head;
+    pl_perf_lap(c, PL_PERF_PHASE_OTHER);
     if (c->n_threads > 1 && total > 1) pl_pool_for(c->pool, total, 1, attn_range, &j);
     else attn_range(&j, 0, total, 0);
+    pl_perf_lap(c, PL_PERF_PHASE_ATTENTION);
 }
 
 static inline float silu(float x) { return x / (1.0f + expf(-x)); }
@@ -129,6 +137,7 @@ void pl_forward_step(pl_context *c, const int32_t *tokens, int32_t n, const int3
     const int64_t QD = mi->n_head * hk, KD = mi->n_head_kv * hk, VD = mi->n_head_kv * hv;
     const pl_type_info *et = pl_type_get(m->tok_embd.type);
     const pl_vec_ops *vo = pl_vec_ops_get(pl_kernel_level());
+    c->perf_t = pl_time_ns(); /* phase laps (pl_perf_lap) count from here */
 
     for (int32_t t = 0; t < n; t++)
         et->to_f32((const uint8_t *)m->tok_embd.data + (size_t)tokens[t] * m->tok_embd.row_bytes, c->x + t * E, E);
@@ -191,6 +200,7 @@ void pl_forward_step(pl_context *c, const int32_t *tokens, int32_t n, const int3
         for (int64_t i = 0; i < n * E; i++) c->x[i] += c->xn[i];
     }
 
+    pl_perf_lap(c, PL_PERF_PHASE_OTHER);
     if (n_out == 0) return;
     for (int32_t j = 0; j < n_out; j++) rmsnorm(c->out_x + j * E, c->x + out_idx[j] * E, m->output_norm, E, mi->rms_eps);
     matmul(c, &m->output, c->out_x, n_out, logits);

@@ -273,7 +273,7 @@ static pl_status load_tensors(loader *L) {
 }
 
 pl_model_params pl_model_default_params(void) {
-    return (pl_model_params){ .prefault = false };
+    return (pl_model_params){ .check_memory = true };
 }
 
 pl_status pl_model_load(pl_ctx *ctx, const char *path, const pl_model_params *params, pl_model **out) {
@@ -281,6 +281,8 @@ pl_status pl_model_load(pl_ctx *ctx, const char *path, const pl_model_params *pa
     *out = NULL;
     if (!ctx || !path) return PL_ERR_INVALID_ARG;
     pl_model_params p = params ? *params : pl_model_default_params();
+    pl_load_clock clk;
+    pl_load_clock_start(&clk);
     pl_model *m = pl_calloc(ctx, 1, sizeof *m);
     if (!m) return pl_ctx_err(ctx, PL_ERR_NOMEM, "out of memory");
     m->ctx = ctx;
@@ -321,14 +323,8 @@ pl_status pl_model_load(pl_ctx *ctx, const char *path, const pl_model_params *pa
         pl_gguf_tensor t;
         if (pl_gguf_tensor_at(m->gguf, i, &t) == PL_OK) m->info.weight_bytes += t.nbytes;
     }
-    if (p.prefault) {
-        /* one read per page brings the mapping in now rather than during the first tokens */
-        const volatile uint8_t *b = pl_gguf_base(m->gguf);
-        uint64_t n = pl_gguf_file_size(m->gguf);
-        uint8_t acc = 0;
-        for (uint64_t o = 0; o < n; o += 4096) acc ^= b[o];
-        (void)acc;
-    }
+    /* the rest (memory check, touch, warm-up) is in load.c */
+    if ((st = pl_model_load_finish(m, path, &p, &clk)) != PL_OK) goto fail;
     *out = m;
     return PL_OK;
 fail:
@@ -344,4 +340,5 @@ void pl_model_free(pl_model *m) {
 }
 
 const pl_model_info *pl_model_get_info(const pl_model *m) { return m ? &m->info : NULL; }
+const pl_model_load_stats *pl_model_get_load_stats(const pl_model *m) { return m ? &m->load : NULL; }
 const pl_gguf *pl_model_gguf(const pl_model *m) { return m ? m->gguf : NULL; }

@@ -72,7 +72,20 @@ struct pl_model {
     float               rope_attn_factor;
     float               yarn_beta_fast, yarn_beta_slow;
     pl_layer           *layers;      /* [n_layer] */
+    pl_model_load_stats load;        /* filled by pl_model_load (load.c) */
 };
+
+/* ---- load (load.c): memory check, touch / mlock, warm-up, timings ---- */
+
+typedef struct pl_load_clock {
+    uint64_t t0_ns;        /* pl_model_load's start */
+    uint64_t major_faults; /* the process's major faults at the start */
+} pl_load_clock;
+
+void pl_load_clock_start(pl_load_clock *clk);
+/* After the tensors are validated: check memory, touch or lock, warm up, fill m->load.
+ * The error text is on m->ctx. */
+pl_status pl_model_load_finish(pl_model *m, const char *path, const pl_model_params *p, const pl_load_clock *clk);
 
 /* Fill *r for a context of n_ctx tokens (picks phi3 long factors past the original ctx). */
 void pl_rope_init(const pl_model *m, int32_t n_ctx, pl_rope *r);
@@ -121,7 +134,17 @@ struct pl_context {
     int32_t  n_outputs;
     uint64_t kv_bytes, scratch_bytes;
     char     err[256];
+    /* profiling (pl_context_perf): per-phase ns, and the clock of the last lap */
+    pl_decode_perf  perf;
+    uint64_t        perf_t;
 };
+
+/* Add the time since the last lap to phase ph and start the next (one clock read, ~20 ns). */
+static inline void pl_perf_lap(pl_context *c, pl_perf_phase ph) {
+    uint64_t t = pl_time_ns();
+    c->perf.phase_ns[ph] += t - c->perf_t;
+    c->perf_t = t;
+}
 
 /* forward.c: run tokens [0, n) of one step (n <= n_batch), K/V slots already allocated. */
 void pl_forward_step(pl_context *c, const int32_t *tokens, int32_t n, const int32_t *out_idx, int32_t n_out,
