@@ -24,6 +24,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/wait.h>
 #include <time.h>
 
 #include "parley/engine.h"
@@ -509,6 +510,80 @@ static void test_barge_in_unheard(void **state) {
     free(L.ev);
 }
 
+/* ---- the CLI ---- */
+
+/* Run $PL_BIN with args, stdout and stderr to files under dir; exit code. */
+static int run_cli(const char *dir, const char *args, char **out, char **err) {
+    char cmd[4096], o[600], e[600];
+    snprintf(o, sizeof o, "%s/out", dir);
+    snprintf(e, sizeof e, "%s/err", dir);
+    snprintf(cmd, sizeof cmd, "'%s' %s >'%s' 2>'%s' </dev/null", getenv("PL_BIN"), args, o, e);
+    int st = system(cmd);
+    size_t n;
+    *out = test_read_file(o, &n);
+    *err = test_read_file(e, &n);
+    assert_non_null(*out);
+    assert_non_null(*err);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+static void test_cli(void **state) {
+    (void)state;
+    const char *bin = getenv("PL_BIN"), *fx = getenv("PL_FIXTURE_DIR");
+    if (!bin || !fx) skip();
+    size_t n = 0, n_speech = 0;
+    float *q = make_question("Please tell me a story.", 0.5, 0.2, &n, &n_speech);
+    if (!q) skip();
+    char dir[] = "/tmp/pl_voice_cli_XXXXXX", wav[600], ans[600], args[2048];
+    assert_non_null(mkdtemp(dir));
+    snprintf(wav, sizeof wav, "%s/q.wav", dir);
+    snprintf(ans, sizeof ans, "%s/a.wav", dir);
+    assert_int_equal(pl_audio_save(ctx, wav, PL_AUDIO_FORMAT_WAV, q, n, 16000, 1), PL_OK);
+    free(q);
+
+    /* a random-weight fixture made to say words: one turn, spoken text, audio out */
+    snprintf(args, sizeof args, "voice -m '%s/tiny-f32.gguf' --in '%s' --out '%s' --fixture-words -n 40 --json -t 1",
+             fx, wav, ans);
+    char *out, *err;
+    int code = run_cli(dir, args, &out, &err);
+    if (code != 0) print_message("stderr: %s\n", err);
+    assert_int_equal(code, 0);
+    const char *head = "{\"turns\":[{\"transcript\":\"";
+    assert_true(strncmp(out, head, strlen(head)) == 0);
+    assert_non_null(strstr(out, "\"spoken\":\""));
+    assert_non_null(strstr(out, "\"v2v_ms\":"));
+    assert_null(strstr(out, "\"metrics\":null"));
+    pl_audio *a = NULL;
+    assert_int_equal(pl_audio_load_file(ctx, ans, NULL, &a), PL_OK);
+    assert_true(a->src_rate == 22050 && a->src_seconds > 0.5); /* 40 tokens: a few words spoken */
+    pl_audio_free(a);
+    free(out);
+    free(err);
+
+    /* text output: the sections and the table */
+    snprintf(args, sizeof args, "voice -m '%s/tiny-f32.gguf' --in '%s' --fixture-words -n 20 -t 1", fx, wav);
+    assert_int_equal(run_cli(dir, args, &out, &err), 0);
+    assert_non_null(strstr(out, "transcript: "));
+    assert_non_null(strstr(out, "spoken: "));
+    assert_non_null(strstr(out, "v2v_ms"));
+    free(out);
+    free(err);
+
+    /* --mic: no capture support here; a clear message and exit 1 */
+    snprintf(args, sizeof args, "voice -m '%s/tiny-f32.gguf' --mic", fx);
+    assert_int_equal(run_cli(dir, args, &out, &err), 1);
+    assert_non_null(strstr(err, "parley voice: --mic"));
+    free(out);
+    free(err);
+    /* usage errors */
+    snprintf(args, sizeof args, "voice -m '%s/tiny-f32.gguf'", fx);
+    assert_int_equal(run_cli(dir, args, &out, &err), 2);
+    free(out);
+    free(err);
+    snprintf(args, sizeof args, "rm -rf '%s'", dir);
+    assert_int_equal(system(args), 0);
+}
+
 /* ---- pure pieces ---- */
 
 static void test_pieces(void **state) {
@@ -573,6 +648,7 @@ int main(void) {
         cmocka_unit_test(test_barge_in),
         cmocka_unit_test(test_barge_in_unheard),
         cmocka_unit_test(test_full_pipeline),
+        cmocka_unit_test(test_cli),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
