@@ -11,6 +11,8 @@
  *    to text by hand) and synthetic voiced speech pushed during playback:
  *    no audio after speech_started, generation and synthesis stopped within
  *    one frame, the history holds only the played text;
+ *  - jfk.wav through the pipeline as one turn (WER bound, speech edges);
+ *  - `parley voice` (JSON and text output, --mic without a capture device);
  *  - the pure pieces: percentiles, the played-text cut, metrics JSON.
  *
  * Needs the `models` fixtures (tiny-f32.gguf). The full pipeline test skips
@@ -324,6 +326,63 @@ static void test_full_pipeline(void **state) {
     free(q);
 }
 
+/* jfk.wav through the pipeline: its 1.1 s pauses fit in a 1.2 s end-of-turn
+ * silence, so it is one turn; the transcript is PocketSphinx's batch result
+ * on the whole utterance (WER 0.18 in docs/benchmarks.md). */
+static void test_jfk(void **state) {
+    (void)state;
+    char buf[512], tbuf[512];
+    const char *path = shared_audio("jfk.wav", buf, sizeof buf), *tpath = shared_audio("jfk.txt", tbuf, sizeof tbuf);
+    if (!path || !tpath) skip();
+    pl_stt *stt = NULL;
+    pl_tts *tts = NULL;
+    if (pl_stt_init(ctx, NULL, &stt) != PL_OK) skip();
+    if (pl_tts_init(ctx, NULL, &tts) != PL_OK) {
+        pl_stt_free(stt);
+        skip();
+    }
+    size_t n;
+    char *ref = test_read_file(tpath, &n);
+    pl_audio *a = NULL;
+    assert_int_equal(pl_audio_load_file(ctx, path, NULL, &a), PL_OK);
+    script sc = { 0 };
+    script_set(&sc, "<think>" REASONING "</think>" ANSWER);
+    pl_session *s = make_session(&sc, 200);
+    ev_log L = { .ev = calloc(MAX_EV, sizeof(ev_rec)) };
+    pl_voice_params vp = pl_voice_default_params();
+    vp.session = s;
+    vp.stt = stt;
+    vp.tts = tts;
+    vp.on_event = on_event;
+    vp.ud = &L;
+    vp.vad.silence_ms = 1200;
+    vp.playback = PL_VOICE_PLAYBACK_INSTANT;
+    pl_voice *v = NULL;
+    assert_int_equal(pl_voice_init(ctx, &vp, &v), PL_OK);
+    push_framed(v, a->samples, a->n_frames, 320);
+    static const float zeros[320];
+    for (int k = 0; k < 75; k++) assert_int_equal(pl_voice_push(v, zeros, 320), PL_OK); /* 1.5 s */
+    assert_true(pl_voice_wait_idle(v, 120000));
+    size_t i_tr = first_of(&L, PL_VOICE_EVENT_TRANSCRIPT, 0);
+    assert_true(i_tr != SIZE_MAX);
+    assert_int_equal(last_of(&L, PL_VOICE_EVENT_TRANSCRIPT), i_tr); /* one turn */
+    size_t nr = 0, d = pl_speech_word_distance(ctx, ref, L.ev[i_tr].text, &nr);
+    print_message("  jfk through the pipeline: WER %zu/%zu: %s\n", d, nr, L.ev[i_tr].text);
+    assert_true(nr > 0 && (double)d / (double)nr <= 0.25);
+    const pl_voice_metrics *m = &L.ev[first_of(&L, PL_VOICE_EVENT_RESPONSE_DONE, 0)].m;
+    /* the speech runs from 0.32 s to 10.36 s (the VAD's edges, see test_speech) */
+    assert_true(fabs(m->speech_ms - 10040.0) < 150.0);
+    assert_true(m->eos_delay_ms >= 1200.0 && m->eos_delay_ms <= 1220.0);
+    assert_true(m->v2v_ms > m->eos_delay_ms + m->stt_ms);
+    pl_voice_free(v);
+    pl_session_free(s);
+    pl_tts_free(tts);
+    pl_stt_free(stt);
+    pl_audio_free(a);
+    free(L.ev);
+    free(ref);
+}
+
 /* ---- barge-in ---- */
 
 /* TTS double: 16 kHz, SPB samples of a 200 Hz tone per byte, chunks of 320. */
@@ -396,7 +455,7 @@ static void test_barge_in(void **state) {
     vp.tts = tts;
     vp.on_event = on_event;
     vp.ud = &L;
-    vp.vad.frame_ms = 20;
+    vp.vad.frame_ms = 30; /* the bound asserted below: one frame */
     vp.playback = PL_VOICE_PLAYBACK_ACK;
     pl_voice *v = NULL;
     assert_int_equal(pl_voice_init(ctx, &vp, &v), PL_OK);
@@ -648,6 +707,7 @@ int main(void) {
         cmocka_unit_test(test_barge_in),
         cmocka_unit_test(test_barge_in_unheard),
         cmocka_unit_test(test_full_pipeline),
+        cmocka_unit_test(test_jfk),
         cmocka_unit_test(test_cli),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
