@@ -100,8 +100,9 @@ typedef struct pl_voice_metrics {
     int32_t sentences;
     pl_finish finish;
     bool   interrupted;        /* barge-in */
-    double cancel_ms;          /* barge-in -> generation and synthesis stopped (0 when
-                                  they had finished already) */
+    double cancel_ms;          /* barge-in -> the generation loop returned and the synthesis
+                                  running at that moment (if any) returned; 0 when both had
+                                  finished already */
     double played_ms;          /* output audio of this response played (when interrupted) */
 } pl_voice_metrics;
 
@@ -222,7 +223,9 @@ pl_status pl_voice_push(pl_voice *v, const float *pcm, size_t n);
 /* End of input: an utterance in progress ends now (forced speech_stopped). */
 pl_status pl_voice_flush(pl_voice *v);
 /* A turn from text instead of speech (a typed message, an API request);
- * copied. Queued like an utterance. PL_ERR_RANGE past 16 KiB. */
+ * copied. Queued like an utterance: PL_ERR_BUSY while another turn is queued
+ * and not yet taken (an utterance that ends while a text turn is queued is
+ * dropped). PL_ERR_RANGE past 16 KiB. */
 pl_status pl_voice_submit_text(pl_voice *v, const char *text, size_t len);
 /* Any thread: n more output samples have been played (PLAYBACK_ACK). */
 void pl_voice_played(pl_voice *v, uint64_t n);

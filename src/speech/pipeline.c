@@ -78,8 +78,14 @@ struct pl_voice {
     bool            resp_active;     /* from the response's start until its TTS drained */
     bool            resp_has_msg;    /* the last assistant message is the last response's */
     uint64_t        resp_turn;
-    bool            trunc_pending;
-    uint64_t        trunc_played, t_barge_ns;
+    bool            trunc_pending;   /* a barge-in's record, for the turn thread to apply: */
+    uint64_t        trunc_played, trunc_turn, t_barge_ns;
+    char           *trunc_text;      /* [SPOKEN_CAP] what was played, taken at the barge-in */
+    bool            tts_synth;       /* the tts thread is inside pl_tts_synthesize */
+    bool            tts_busy_at_barge;
+    uint64_t        t_tts_stopped;   /* when a synthesis ended by a cancel returned */
+    size_t          trunc_len;
+    double          trunc_played_ms;
     uint64_t        out_emitted, out_played, clk_ns, clk_pos;
     size_t          n_sent, sent_next;
     bool            resp_end_queued, tts_resp_done;
@@ -178,6 +184,41 @@ int pl_voice_output_rate(const pl_voice *v) { return v ? v->out_rate : 0; }
 
 /* ---- barge-in (push thread, or pl_voice_cancel) ---- */
 
+/* The text of the last response that was played, into out (SPOKEN_CAP); its
+ * audio played in ms into *played_ms. mu held (the sentence table is written
+ * under it). */
+static size_t played_text_locked(pl_voice *v, uint64_t played, char *out, double *played_ms) {
+    size_t n = 0;
+    uint64_t first = UINT64_MAX;
+    double spb = 0; /* output samples per byte of the completed sentences: estimates a cut one */
+    uint64_t samples = 0;
+    size_t bytes = 0;
+    for (size_t i = 0; i < v->n_sent; i++)
+        if (v->sent[i].done && v->sent[i].started) {
+            samples += v->sent[i].out_end - v->sent[i].out_start;
+            bytes += v->sent[i].len;
+        }
+    if (bytes) spb = (double)samples / (double)bytes;
+    for (size_t i = 0; i < v->n_sent; i++) {
+        const sentence *s = &v->sent[i];
+        if (!s->started || s->out_start >= played) break;
+        if (first == UINT64_MAX) first = s->out_start;
+        double total = (double)(s->out_end - s->out_start);
+        if (!s->done && spb > 0 && spb * (double)s->len > total) total = spb * (double)s->len;
+        double frac = total > 0 ? (double)(played - s->out_start) / total : 1.0;
+        size_t k = pl_voice_played_bytes(v->spoken + s->off, s->len, frac);
+        if (k == 0) break;
+        if (n) out[n++] = ' ';
+        memcpy(out + n, v->spoken + s->off, k);
+        n += k;
+        if (k < s->len) break;
+    }
+    out[n] = 0;
+    *played_ms = first == UINT64_MAX || played < first ? 0.0 : (double)(played - first) * 1000.0 / v->out_rate;
+    return n;
+}
+
+
 /* Stop the response in progress or being played (mu held). */
 static void cancel_locked(pl_voice *v) {
     uint64_t played = played_locked(v);
@@ -185,9 +226,12 @@ static void cancel_locked(pl_voice *v) {
     if (!(v->busy || v->resp_active || playing)) return;
     atomic_store(&v->cancel, 1);
     pl_tts_cancel(v->p.tts);
+    v->tts_busy_at_barge = v->tts_synth;
     if (v->resp_has_msg && (v->resp_active || playing) && !v->trunc_pending) {
         v->trunc_pending = true;
         v->trunc_played = played;
+        v->trunc_turn = v->resp_turn;
+        v->trunc_len = played_text_locked(v, played, v->trunc_text, &v->trunc_played_ms);
         v->t_barge_ns = now_ns();
         pthread_cond_broadcast(&v->cv_turn);
     }
@@ -388,6 +432,7 @@ static void *tts_main(void *arg) {
             v->cur_sent = i;
             const char *text = v->spoken + v->sent[i].off; /* immutable until the response ends */
             uint64_t turn = v->resp_turn;
+            v->tts_synth = true;
             pthread_mutex_unlock(&v->mu);
             pl_tts_stats ts = { 0 };
             pl_status st = PL_ERR_CANCELED;
@@ -395,6 +440,8 @@ static void *tts_main(void *arg) {
             if (st != PL_OK && st != PL_ERR_CANCELED)
                 emit_error(v, turn, st, "tts", pl_tts_last_error(v->p.tts));
             pthread_mutex_lock(&v->mu);
+            v->tts_synth = false;
+            if (st == PL_ERR_CANCELED) v->t_tts_stopped = now_ns();
             v->tts_ms += ts.total_ms;
             v->tts_audio_ms += ts.audio_ms;
             v->sent[i].done = st == PL_OK;
@@ -454,40 +501,8 @@ static void on_token(void *ud, pl_token id) {
 
 /* ---- truncation (turn thread) ---- */
 
-/* The text of the last response that was played, into v->kept; its audio
- * played in ms into *played_ms. mu held. */
-static size_t played_text_locked(pl_voice *v, uint64_t played, double *played_ms) {
-    size_t n = 0;
-    uint64_t first = UINT64_MAX;
-    double spb = 0; /* output samples per byte of the completed sentences: estimates a cut one */
-    uint64_t samples = 0;
-    size_t bytes = 0;
-    for (size_t i = 0; i < v->n_sent; i++)
-        if (v->sent[i].done && v->sent[i].started) {
-            samples += v->sent[i].out_end - v->sent[i].out_start;
-            bytes += v->sent[i].len;
-        }
-    if (bytes) spb = (double)samples / (double)bytes;
-    for (size_t i = 0; i < v->n_sent; i++) {
-        const sentence *s = &v->sent[i];
-        if (!s->started || s->out_start >= played) break;
-        if (first == UINT64_MAX) first = s->out_start;
-        double total = (double)(s->out_end - s->out_start);
-        if (!s->done && spb > 0 && spb * (double)s->len > total) total = spb * (double)s->len;
-        double frac = total > 0 ? (double)(played - s->out_start) / total : 1.0;
-        size_t k = pl_voice_played_bytes(v->spoken + s->off, s->len, frac);
-        if (k == 0) break;
-        if (n) v->kept[n++] = ' ';
-        memcpy(v->kept + n, v->spoken + s->off, k);
-        n += k;
-        if (k < s->len) break;
-    }
-    v->kept[n] = 0;
-    *played_ms = first == UINT64_MAX || played < first ? 0.0 : (double)(played - first) * 1000.0 / v->out_rate;
-    return n;
-}
-
-/* Apply a pending barge-in to the conversation; updates the turn's metrics. */
+/* Apply a pending barge-in's record to the conversation (turn thread); the
+ * turn's metrics (m, or the history's entry) get interrupted and played_ms. */
 static void apply_truncation(pl_voice *v, pl_voice_metrics *m) {
     pthread_mutex_lock(&v->mu);
     if (!v->trunc_pending) {
@@ -495,9 +510,10 @@ static void apply_truncation(pl_voice *v, pl_voice_metrics *m) {
         return;
     }
     v->trunc_pending = false;
-    double played_ms = 0;
-    size_t n = played_text_locked(v, v->trunc_played, &played_ms);
-    uint64_t turn = v->resp_turn, played = v->trunc_played;
+    size_t n = v->trunc_len;
+    memcpy(v->kept, v->trunc_text, n + 1); /* the record may be rewritten once unlocked */
+    double played_ms = v->trunc_played_ms;
+    uint64_t turn = v->trunc_turn, played = v->trunc_played;
     v->resp_has_msg = false;
     pl_voice_metrics *h = v->n_hist && v->hist[(v->n_hist - 1) % HISTORY].turn == turn
                               ? &v->hist[(v->n_hist - 1) % HISTORY]
@@ -524,11 +540,28 @@ static void apply_truncation(pl_voice *v, pl_voice_metrics *m) {
         /* nothing was heard: the user was still talking; their words go in
          * front of the next utterance */
         const char *u = pl_conv_content(c, cnt - 1);
-        v->carry_len = pl_speech_copy_text(v->carry, TEXT_CAP, u, strlen(u));
+        size_t k = pl_speech_copy_text(v->text, TEXT_CAP, u, strlen(u));
+        if (v->carry_len && k + 1 < TEXT_CAP) {
+            v->text[k++] = ' ';
+            k += pl_speech_copy_text(v->text + k, TEXT_CAP - k, v->carry, v->carry_len);
+        }
+        memcpy(v->carry, v->text, k + 1);
+        v->carry_len = k;
         pl_conv_pop(c);
     }
     if (st != PL_OK) emit_error(v, turn, st, "history", pl_ctx_last_error(v->ctx));
     emit_text(v, PL_VOICE_EVENT_TRUNCATED, turn, v->kept, n, played);
+}
+
+/* Apply every pending barge-in record (turn thread, before a response). */
+static void apply_pending(pl_voice *v) {
+    for (;;) {
+        pthread_mutex_lock(&v->mu);
+        bool tp = v->trunc_pending;
+        pthread_mutex_unlock(&v->mu);
+        if (!tp) return;
+        apply_truncation(v, NULL);
+    }
 }
 
 /* ---- the turn thread: one job ---- */
@@ -566,8 +599,12 @@ static void run_job(pl_voice *v, uint64_t turn) {
     m.stt_ms = ms(w->t_detect_ns, t_tr);
     emit_text(v, PL_VOICE_EVENT_TRANSCRIPT, turn, heard, heard_len, 0);
 
-    /* the user message: carried words + this transcript */
-    size_t n = 0;
+    /* the user message: carried words + this transcript. A barge-in on the
+     * previous answer (still playing) goes into the history first. */
+    size_t n;
+rebuild:
+    apply_pending(v);
+    n = 0;
     if (v->carry_len) {
         n = pl_speech_copy_text(v->text, TEXT_CAP, v->carry, v->carry_len);
         if (heard_len && n + 1 < TEXT_CAP) v->text[n++] = ' ';
@@ -575,6 +612,10 @@ static void run_job(pl_voice *v, uint64_t turn) {
     n += pl_speech_copy_text(v->text + n, TEXT_CAP - n, heard, heard_len);
 
     pthread_mutex_lock(&v->mu);
+    if (v->trunc_pending) { /* came in meanwhile */
+        pthread_mutex_unlock(&v->mu);
+        goto rebuild;
+    }
     if (v->speech_starts != w->starts) { /* the user went on talking: answer it all later */
         pthread_mutex_unlock(&v->mu);
         v->carry_len = pl_speech_copy_text(v->carry, TEXT_CAP, v->text, n);
@@ -591,6 +632,8 @@ static void run_job(pl_voice *v, uint64_t turn) {
     v->resp_turn = turn;
     v->n_sent = v->sent_next = 0;
     v->resp_end_queued = v->tts_resp_done = false;
+    v->tts_busy_at_barge = false;
+    v->t_tts_stopped = 0;
     v->tts_ms = v->tts_audio_ms = 0;
     v->t_first_audio = 0;
     pthread_mutex_unlock(&v->mu);
@@ -613,9 +656,12 @@ static void run_job(pl_voice *v, uint64_t turn) {
     v->resp_end_queued = true;
     pthread_cond_signal(&v->cv_tts);
     while (!v->tts_resp_done && !v->stop) pthread_cond_wait(&v->cv_idle, &v->mu);
-    uint64_t t_stopped = now_ns();
     bool canceled = atomic_load(&v->cancel) != 0;
     uint64_t t_barge = v->t_barge_ns;
+    /* what the barge-in had to stop: the generation (it ended at t_llm) and
+     * the synthesis when one was running */
+    uint64_t t_stopped = t_llm;
+    if (v->tts_busy_at_barge && v->t_tts_stopped > t_stopped) t_stopped = v->t_tts_stopped;
     double tts_ms = v->tts_ms, tts_audio_ms = v->tts_audio_ms;
     uint64_t t_audio = v->t_first_audio;
     pthread_mutex_unlock(&v->mu);
@@ -638,7 +684,7 @@ static void run_job(pl_voice *v, uint64_t turn) {
         /* the same sum as the fields, so the figures add up exactly */
         m.v2v_ms = m.eos_delay_ms + m.stt_ms + m.llm_ttft_ms + m.first_sentence_ms + m.tts_first_chunk_ms;
     }
-    if (canceled && t_barge >= w->t_detect_ns) m.cancel_ms = ms(t_barge, t_stopped);
+    if (canceled && t_barge >= w->t_detect_ns) m.cancel_ms = t_stopped > t_barge ? ms(t_barge, t_stopped) : 0.0;
     if (canceled && st == PL_OK) apply_truncation(v, &m);
 
     pthread_mutex_lock(&v->mu);
@@ -789,6 +835,7 @@ void pl_voice_free(pl_voice *v) {
     pl_free(ctx, v->text);
     pl_free(ctx, v->carry);
     pl_free(ctx, v->kept);
+    pl_free(ctx, v->trunc_text);
     pl_speakable_free(v->sp);
     pl_sentences_free(v->se);
     pl_free(ctx, v);
@@ -831,9 +878,10 @@ pl_status pl_voice_init(pl_ctx *ctx, const pl_voice_params *params, pl_voice **o
         v->scratch = pl_calloc(ctx, HISTORY, sizeof *v->scratch);
         v->spoken = pl_malloc(ctx, SPOKEN_CAP);
         v->kept = pl_malloc(ctx, SPOKEN_CAP);
+        v->trunc_text = pl_malloc(ctx, SPOKEN_CAP);
         v->text = pl_malloc(ctx, TEXT_CAP);
         v->carry = pl_malloc(ctx, TEXT_CAP);
-        if (!v->hist || !v->scratch || !v->spoken || !v->kept || !v->text || !v->carry) st = PL_ERR_NOMEM;
+        if (!v->hist || !v->scratch || !v->spoken || !v->kept || !v->trunc_text || !v->text || !v->carry) st = PL_ERR_NOMEM;
     }
     if (st != PL_OK) {
         pl_voice_free(v);
