@@ -675,6 +675,16 @@ static void test_pieces(void **state) {
     char small[16];
     assert_int_equal(pl_voice_metrics_json(&m, small, sizeof small), n); /* snprintf-style */
     assert_int_equal(strlen(small), 15);
+    /* the summary: stages with no value are null */
+    pl_voice_summary su = { .n_turns = 2 };
+    su.n[PL_VOICE_STAGE_V2V] = 2;
+    su.p50[PL_VOICE_STAGE_V2V] = 600;
+    su.p90[PL_VOICE_STAGE_V2V] = 700.5;
+    n = pl_voice_summary_json(&su, buf, sizeof buf);
+    assert_int_equal(n, strlen(buf));
+    const char *head = "{\"turns\":2,\"eos_delay_ms\":{\"p50\":null,\"p90\":null},";
+    assert_true(strncmp(buf, head, strlen(head)) == 0);
+    assert_non_null(strstr(buf, "\"v2v_ms\":{\"p50\":600.000,\"p90\":700.500}"));
     assert_string_equal(pl_voice_stage_name(PL_VOICE_STAGE_V2V), "v2v_ms");
     assert_string_equal(pl_voice_event_name(PL_VOICE_EVENT_TRUNCATED), "truncated");
 }
