@@ -34,8 +34,10 @@
  * Events: one callback, called from the pushing thread (speech_*), the turn
  * thread and the tts thread, but never two calls at once (one lock), so the
  * receiver sees one ordered stream and needs no lock of its own. Inside the
- * callback, pl_voice_played(), pl_voice_cancel() and pl_voice_summary() may
- * be called; pl_voice_push/flush/submit_text/wait_idle/free must not.
+ * callback, pl_voice_played(), pl_voice_cancel(), pl_voice_output_pos(),
+ * pl_voice_summary_get() and pl_voice_last_metrics() may be called;
+ * pl_voice_push/flush/submit_text/wait_idle/free must not. A slow callback
+ * delays the pipeline (audio delivery holds the event lock).
  *
  * Use from a server (e.g. a WebSocket /v1/realtime connection): one pl_voice
  * per connection, with its own pl_session, pl_stt and pl_tts (all borrowed,
