@@ -252,7 +252,9 @@ static void check_turn(ev_log *L, uint64_t turn, pl_session *s, const pl_voice_m
                   "(events: %.1f ms after speech_stopped)\n",
                   (unsigned long long)turn, m->v2v_ms, m->eos_delay_ms, m->stt_ms, m->llm_ttft_ms,
                   m->first_sentence_ms, m->tts_first_chunk_ms, ev_span);
-    assert_true(fabs((m->v2v_ms - m->eos_delay_ms) - ev_span) < 25.0);
+    /* the events are stamped when delivered, a lock or a preemption later
+     * than the stage clocks (30 ms seen under ASan on a loaded VM) */
+    assert_true(fabs((m->v2v_ms - m->eos_delay_ms) - ev_span) < 100.0);
     /* the VAD waits silence_ms (500) after the end edge, rounded to frames */
     assert_true(m->eos_delay_ms >= 500.0 && m->eos_delay_ms <= 530.0);
     assert_int_equal(m->sentences, 3);
