@@ -14,6 +14,8 @@
     X(config,  cmd_config,  "show the effective configuration (parley.yaml, PARLEY_* env, flags)") \
     X(transcribe, cmd_transcribe, "transcribe a recording (text, json, srt or vtt)") \
     X(speak,   cmd_speak,   "speak text into a WAV or raw PCM file") \
+    X(voice,   cmd_voice,   "talk by voice: recording in, spoken answer out, per-stage latency") \
+    X(bench-voice, cmd_bench_voice, "measure the voice pipeline's latency stage by stage") \
     X(quantize, cmd_quantize, "rewrite a GGUF model in a quant mix (q8_0, q4_0, q4_k_m, ...)") \
     X(bench,   cmd_bench,   "measure prompt (pp) and generation (tg) speed of a model, llama-bench style") \
     X(top,     cmd_top,     "live view of a running server: slots, queue, tok/s, TTFT, memory (from /metrics)") \

@@ -30,4 +30,10 @@ size_t pl_speech_word_distance(pl_ctx *ctx, const char *ref, const char *hyp, si
  * character boundary. Returns the bytes copied. */
 size_t pl_speech_copy_text(char *dst, size_t cap, const char *src, size_t n);
 
+/* Voice pipeline: how many bytes of text[0..len) count as played when a
+ * fraction (0..1) of its audio was: the longest prefix that ends at a word end
+ * (before a space, or the whole text) and is at most fraction * len bytes
+ * long; trailing spaces are not counted. */
+size_t pl_voice_played_bytes(const char *text, size_t len, double fraction);
+
 #endif
