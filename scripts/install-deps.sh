@@ -5,9 +5,24 @@
 set -eu
 
 # build toolchain, test framework, fuzzing/sanitizer runtime, library deps
-PKGS="cmake make gcc clang pkg-config libc6-dev libcmocka-dev libclang-rt-14-dev libpcre2-dev libcjson-dev libcurl4-openssl-dev libssl-dev libyaml-dev"
+PKGS="cmake make gcc clang pkg-config libc6-dev libcmocka-dev libclang-rt-14-dev libpcre2-dev libcjson-dev libcurl4-openssl-dev libssl-dev libyaml-dev libcivetweb-dev"
 # speech: audio I/O, resampling, eSpeak NG (TTS), PocketSphinx + its en-us model (STT)
 PKGS="$PKGS libsndfile1-dev libsamplerate0-dev libespeak-ng-dev espeak-ng-data libpocketsphinx-dev pocketsphinx-en-us"
+
+# Test-only npm packages (package.json / package-lock.json at the root): the
+# official openai client that tests/server drives `parley serve` with. `npm ci`
+# into the git-ignored node_modules/, only when the lock file changed since the
+# last install (so `make build` stays instant). No npm: the test skips or fails.
+npm_deps() {
+  root=$(cd "$(dirname "$0")/.." && pwd)
+  [ -f "$root/package-lock.json" ] || return 0
+  command -v npm >/dev/null 2>&1 || { echo "install-deps: npm not found; the openai client test needs it" >&2; return 0; }
+  stamp="$root/node_modules/.package-lock.json"
+  if [ ! -f "$stamp" ] || [ "$root/package-lock.json" -nt "$stamp" ]; then
+    (cd "$root" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null) ||
+      echo "install-deps: npm ci failed; the openai client test will fail" >&2
+  fi
+}
 
 missing=""
 for p in $PKGS; do
@@ -17,7 +32,10 @@ for p in $PKGS; do
     *) missing="$missing $p" ;;
   esac
 done
-[ -z "$missing" ] && exit 0
+if [ -z "$missing" ]; then
+  npm_deps
+  exit 0
+fi
 
 echo "install-deps: installing:$missing"
 if [ "$(id -u)" -ne 0 ]; then
@@ -41,3 +59,4 @@ if ! $SUDO apt-get install -y -q --no-install-recommends $missing >/dev/null; th
   exit 1
 fi
 echo "install-deps: done"
+npm_deps
