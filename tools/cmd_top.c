@@ -7,10 +7,10 @@
  *   parley_requests_total{status="..."}  counter per finish status
  *   parley_prompt_tokens_total, parley_cached_tokens_total, parley_generated_tokens_total
  *   parley_queue_length, parley_slots_busy, parley_slots_total
- *   parley_kv_used_tokens, parley_kv_size_tokens
- *   parley_process_rss_bytes, parley_process_peak_rss_bytes
+ *   parley_kv_cache_used_tokens, parley_kv_cache_capacity_tokens
+ *   parley_process_resident_memory_bytes, parley_process_peak_resident_memory_bytes
  *   parley_generation_tokens_per_second   gauge (the server's recent rate)
- *   parley_ttft_seconds                   histogram (_bucket{le}, _sum, _count)
+ *   parley_time_to_first_token_seconds    histogram (_bucket{le}, _sum, _count)
  * Rates "since the last poll" come from the counters' deltas.
  */
 #include <curl/curl.h>
@@ -28,7 +28,7 @@
 #include "parley/profile.h"
 
 static const char usage_text[] =
-    "usage: parley top [--once] [--interval S] [--timeout S] URL\n"
+    "usage: parley top [--once] [--interval S] [--timeout S] [--api-key KEY] URL\n"
     "\n"
     "Live view of a running parley server: slots, queue, KV cache, tokens and tok/s,\n"
     "time to first token, requests by status and memory, from URL/metrics (Prometheus\n"
@@ -38,6 +38,7 @@ static const char usage_text[] =
     "  --once          print one snapshot to stdout and exit (1 when the server cannot be read)\n"
     "  --interval S    seconds between polls (default 2)\n"
     "  --timeout S     seconds to wait for each reply (default 5)\n"
+    "  --api-key KEY   the server's API key (default: $PARLEY_API_KEY)\n"
     "  -h, --help      this text\n";
 
 #define MAX_BODY     ((size_t)8 << 20)
@@ -67,8 +68,8 @@ static size_t on_data(char *p, size_t size, size_t n, void *ud) {
 }
 
 /* GET base+path into *out; on failure a message in err. HTTP status in *code. */
-static bool http_get(const char *base, const char *path, long timeout_ms, body *out, long *code, char *err,
-                     size_t cap) {
+static bool http_get(const char *base, const char *path, const char *key, long timeout_ms, body *out, long *code,
+                     char *err, size_t cap) {
     *out = (body){ 0 };
     *code = 0;
     char url[2048];
@@ -92,7 +93,15 @@ static bool http_get(const char *base, const char *path, long timeout_ms, body *
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, ebuf);
     curl_easy_setopt(c, CURLOPT_USERAGENT, "parley-top/" PL_VERSION);
+    struct curl_slist *hdr = NULL;
+    if (key && *key) {
+        char h[600];
+        snprintf(h, sizeof h, "Authorization: Bearer %.500s", key);
+        hdr = curl_slist_append(NULL, h);
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
+    }
     CURLcode rc = curl_easy_perform(c);
+    curl_slist_free_all(hdr);
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, code);
     curl_easy_cleanup(c);
     if (rc != CURLE_OK || *code != 200) {
@@ -135,13 +144,13 @@ static const gauge_name gauges[] = {
     { "parley_queue_length", offsetof(snapshot, queue) },
     { "parley_slots_busy", offsetof(snapshot, busy) },
     { "parley_slots_total", offsetof(snapshot, slots) },
-    { "parley_kv_used_tokens", offsetof(snapshot, kv_used) },
-    { "parley_kv_size_tokens", offsetof(snapshot, kv_size) },
-    { "parley_process_rss_bytes", offsetof(snapshot, rss) },
-    { "parley_process_peak_rss_bytes", offsetof(snapshot, peak) },
+    { "parley_kv_cache_used_tokens", offsetof(snapshot, kv_used) },
+    { "parley_kv_cache_capacity_tokens", offsetof(snapshot, kv_size) },
+    { "parley_process_resident_memory_bytes", offsetof(snapshot, rss) },
+    { "parley_process_peak_resident_memory_bytes", offsetof(snapshot, peak) },
     { "parley_generation_tokens_per_second", offsetof(snapshot, gen_tps) },
-    { "parley_ttft_seconds_sum", offsetof(snapshot, ttft_sum) },
-    { "parley_ttft_seconds_count", offsetof(snapshot, ttft_count) },
+    { "parley_time_to_first_token_seconds_sum", offsetof(snapshot, ttft_sum) },
+    { "parley_time_to_first_token_seconds_count", offsetof(snapshot, ttft_count) },
 };
 
 static bool on_sample(void *ud, const pl_prom_sample *s) {
@@ -165,7 +174,7 @@ static bool on_sample(void *ud, const pl_prom_sample *s) {
             snprintf(sn->status[sn->n_status], sizeof sn->status[0], "%.31s", lab);
             sn->status_count[sn->n_status++] = s->value;
         }
-    } else if (pl_prom_is(s, "parley_ttft_seconds_bucket") && pl_prom_label(s, "le", lab, sizeof lab)) {
+    } else if (pl_prom_is(s, "parley_time_to_first_token_seconds_bucket") && pl_prom_label(s, "le", lab, sizeof lab)) {
         char *end;
         double le = strcmp(lab, "+Inf") == 0 ? INFINITY : strtod(lab, &end);
         if (isnan(le) || sn->n_buckets >= MAX_BUCKETS) return true;
@@ -233,16 +242,16 @@ static void read_props(snapshot *sn, const char *text, size_t len) {
 }
 
 /* Poll the server; false with err set when /metrics cannot be read. */
-static bool poll_server(const char *url, long timeout_ms, snapshot *sn, char *err, size_t cap) {
+static bool poll_server(const char *url, const char *key, long timeout_ms, snapshot *sn, char *err, size_t cap) {
     snapshot_init(sn);
     body b;
     long code;
-    if (!http_get(url, "/metrics", timeout_ms, &b, &code, err, cap)) return false;
+    if (!http_get(url, "/metrics", key, timeout_ms, &b, &code, err, cap)) return false;
     sn->t = now_s();
     pl_prom_parse(b.data, b.len, on_sample, sn, &sn->bad_line);
     free(b.data);
     char perr[256];
-    if (http_get(url, "/props", timeout_ms, &b, &code, perr, sizeof perr)) { /* optional */
+    if (http_get(url, "/props", key, timeout_ms, &b, &code, perr, sizeof perr)) { /* optional */
         read_props(sn, b.data, b.len);
         free(b.data);
     }
@@ -292,8 +301,11 @@ static void print_snapshot(FILE *f, const char *url, const snapshot *sn, const s
         fprintf(f, "-\n");
     }
     fprintf(f, "requests ");
-    if (!sn->n_status) fprintf(f, " -");
-    for (int i = 0; i < sn->n_status; i++) fprintf(f, " %s %.0f", sn->status[i], sn->status_count[i]);
+    /* statuses never seen (a server lists every code it counts) are left out */
+    int shown = 0;
+    for (int i = 0; i < sn->n_status; i++)
+        if (sn->status_count[i] > 0) shown += fprintf(f, " %s %.0f", sn->status[i], sn->status_count[i]) > 0;
+    if (!shown) fprintf(f, " -");
     fputc('\n', f);
     fprintf(f, "memory    RSS %s MiB   peak %s MiB\n", num(a, sizeof a, "%.1f", sn->rss / 1048576.0),
             num(b, sizeof b, "%.1f", sn->peak / 1048576.0));
@@ -311,7 +323,7 @@ int cmd_top(pl_cli *cli, int argc, char **argv) {
         fputs(usage_text, stdout);
         return 0;
     }
-    const char *url = NULL, *v;
+    const char *url = NULL, *v, *key = getenv("PARLEY_API_KEY");
     bool once = false;
     double interval = 2.0, timeout = 5.0;
     for (int i = 1; i < argc; i++) {
@@ -325,6 +337,8 @@ int cmd_top(pl_cli *cli, int argc, char **argv) {
             double x = strtod(v, &end);
             if (*end || !(x >= 0.05 && x <= 3600)) return pl_cli_usage_error(cli, "bad %s '%s'", is_iv ? "--interval" : "--timeout", v);
             *(is_iv ? &interval : &timeout) = x;
+        } else if (pl_cli_is_opt(a, "--api-key")) {
+            if (!(key = pl_cli_opt_value(cli, argc, argv, &i))) return 2;
         } else if (a[0] == '-' && a[1]) {
             return pl_cli_usage_error(cli, "unexpected option '%s'", a);
         } else if (!url) {
@@ -344,7 +358,7 @@ int cmd_top(pl_cli *cli, int argc, char **argv) {
     }
     int rc = 0;
     if (once) {
-        if (poll_server(url, timeout_ms, cur, err, sizeof err)) print_snapshot(stdout, url, cur, NULL);
+        if (poll_server(url, key, timeout_ms, cur, err, sizeof err)) print_snapshot(stdout, url, cur, NULL);
         else rc = pl_cli_fail(cli, "%s", err);
         free(cur);
         free(prev);
@@ -355,7 +369,7 @@ int cmd_top(pl_cli *cli, int argc, char **argv) {
     sigaction(SIGINT, &sa, NULL);
     bool tty = isatty(STDOUT_FILENO), have_prev = false;
     while (!g_stop) {
-        bool ok = poll_server(url, timeout_ms, cur, err, sizeof err);
+        bool ok = poll_server(url, key, timeout_ms, cur, err, sizeof err);
         if (tty) fputs("\033[H\033[2J", stdout);
         if (ok) {
             print_snapshot(stdout, url, cur, have_prev ? prev : NULL);

@@ -43,16 +43,6 @@ void pl_srv_metrics_count_status(pl_srv_metrics *m, int status) {
     m->by_status[PL_SRV_STATUS_CODES]++;
 }
 
-int64_t pl_srv_rss_bytes(void) {
-    FILE *f = fopen("/proc/self/statm", "r");
-    if (!f) return -1;
-    long long size = 0, rss = 0;
-    int n = fscanf(f, "%lld %lld", &size, &rss);
-    fclose(f);
-    long page = sysconf(_SC_PAGESIZE);
-    return n == 2 && page > 0 ? (int64_t)rss * page : -1;
-}
-
 /* An open_memstream-like growable string on the C heap. */
 typedef struct mtext {
     char  *data;
@@ -111,7 +101,7 @@ static void gauge(mtext *t, const char *name, const char *help, double v) {
 }
 
 char *pl_srv_metrics_text(const pl_srv_metrics *m, int queue_len, int busy_slots, int n_slots, int64_t kv_used,
-                          int64_t kv_total, int64_t rss_bytes) {
+                          int64_t kv_total, const pl_proc_stats *proc) {
     mtext t = { 0 };
     mt_printf(&t, "# HELP parley_requests_total HTTP responses by status code.\n"
                   "# TYPE parley_requests_total counter\n");
@@ -133,7 +123,20 @@ char *pl_srv_metrics_text(const pl_srv_metrics *m, int queue_len, int busy_slots
     gauge(&t, "parley_kv_cache_used_tokens", "Tokens held in the KV cache.", (double)kv_used);
     gauge(&t, "parley_kv_cache_capacity_tokens", "Tokens the KV cache can hold.", (double)kv_total);
     gauge(&t, "parley_kv_cache_usage_ratio", "Used over capacity.", kv_total > 0 ? (double)kv_used / kv_total : 0);
-    gauge(&t, "parley_process_resident_memory_bytes", "Resident set size of the process.", (double)rss_bytes);
+    mt_printf(&t, "# HELP parley_decode_phase_seconds_total Time inside decode steps by engine phase.\n"
+                  "# TYPE parley_decode_phase_seconds_total counter\n");
+    for (int ph = 0; ph < PL_PERF_PHASE_COUNT; ph++)
+        mt_printf(&t, "parley_decode_phase_seconds_total{phase=\"%s\"} %.6f\n", pl_perf_phase_name((pl_perf_phase)ph),
+                  (double)m->perf.phase_ns[ph] / 1e9);
+    counter(&t, "parley_decode_steps_total", "Engine decode steps (one batch each).", m->perf.n_decode);
+    if (proc) {
+        gauge(&t, "parley_process_resident_memory_bytes", "Resident set size of the process.", (double)proc->rss_bytes);
+        gauge(&t, "parley_process_peak_resident_memory_bytes", "Peak resident set size of the process.",
+              (double)proc->peak_rss_bytes);
+        gauge(&t, "parley_process_cpu_seconds_total", "User + system CPU time of all threads.",
+              proc->cpu_user_s + proc->cpu_sys_s);
+        gauge(&t, "parley_process_threads", "Threads of the process.", proc->threads);
+    }
     if (t.oom) {
         free(t.data);
         return NULL;

@@ -314,7 +314,10 @@ static void step(pl_server *s) {
     pl_batch b = { .n_tokens = n, .tokens = s->b_tok, .pos = s->b_pos, .seq_id = s->b_seq, .output = s->b_out };
     pl_status st = pl_context_decode(s->lc, &b);
     uint64_t now = pl_time_ns();
+    pl_decode_perf perf;
+    pl_context_perf(s->lc, &perf);
     pthread_mutex_lock(&s->mu);
+    s->metrics.perf = perf;
     if (st != PL_OK) {
         pl_log(s->ctx, PL_LOG_LEVEL_ERROR, "serve: decode: %s", pl_context_last_error(s->lc));
         for (int i = 0; i < s->p.n_slots; i++) {

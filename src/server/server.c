@@ -268,11 +268,13 @@ static void handle_props(struct mg_connection *conn, pl_server *s) {
 }
 
 static void handle_metrics(struct mg_connection *conn, pl_server *s) {
-    int64_t rss = pl_srv_rss_bytes();
+    pl_proc_stats proc;
+    bool have_proc = pl_proc_stats_read(&proc) == PL_OK;
     pthread_mutex_lock(&s->mu);
     bool ready = atomic_load(&s->state) == 1;
     char *text = pl_srv_metrics_text(&s->metrics, s->queue_len, s->busy, s->p.n_slots, s->kv_used,
-                                     ready ? (int64_t)s->n_ctx * s->p.n_slots : 0, rss);
+                                     ready ? (int64_t)s->n_ctx * s->p.n_slots : 0,
+                                     have_proc ? &proc : NULL);
     pthread_mutex_unlock(&s->mu);
     if (!text) {
         pl_srv_send_json(conn, s, 500, NULL);

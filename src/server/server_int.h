@@ -9,6 +9,7 @@
 
 #include "parley/engine.h"
 #include "parley/model.h"
+#include "parley/profile.h"
 #include "parley/server.h"
 
 struct mg_context;
@@ -121,16 +122,18 @@ typedef struct pl_srv_metrics {
     uint64_t    prompt_tokens, cached_tokens, generated_tokens;
     uint64_t    requests_done;
     pl_srv_hist ttft, itl;
+    /* the scheduler's pl_context_perf, copied under the lock after each decode
+     * (the context's own counters belong to the scheduler thread) */
+    pl_decode_perf perf;
 } pl_srv_metrics;
 
 void pl_srv_metrics_init(pl_srv_metrics *m);
 void pl_srv_hist_add(pl_srv_hist *h, double seconds);
 void pl_srv_metrics_count_status(pl_srv_metrics *m, int status);
 /* Prometheus text of m plus the gauges; NULL when out of memory (free with free()). */
+/* proc: this process's pl_proc_stats, or NULL when they could not be read. */
 char *pl_srv_metrics_text(const pl_srv_metrics *m, int queue_len, int busy_slots, int n_slots, int64_t kv_used,
-                          int64_t kv_total, int64_t rss_bytes);
-/* Resident set size of this process in bytes (/proc/self/statm), or -1. */
-int64_t pl_srv_rss_bytes(void);
+                          int64_t kv_total, const pl_proc_stats *proc);
 
 /* ================= the server ================= */
 

@@ -170,6 +170,39 @@ static void test_key_file_and_graceful_stop(void **state) {
     unlink(key_path);
 }
 
+/* `parley top --once` reads a real server's /metrics and /props (the names the
+ * server writes are the ones top looks for), with the API key. */
+static void test_top_against_server(void **state) {
+    (void)state;
+    const char *extra[] = { "--api-key", "topkey", NULL };
+    child c;
+    spawn(&c, extra);
+    const char *body = "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":5,"
+                       "\"temperature\":0,\"ignore_eos\":true}";
+    http_resp r = { 0 };
+    http_do(c.port, "POST", "/v1/chat/completions", body, strlen(body), "topkey", &r);
+    assert_int_equal(r.status, 200);
+    http_resp_free(&r);
+    char cmd[1400], out[8192];
+    snprintf(cmd, sizeof cmd, "'%s' top --once --api-key topkey http://127.0.0.1:%d", bin, c.port);
+    FILE *f = popen(cmd, "r");
+    size_t n = fread(out, 1, sizeof out - 1, f);
+    out[n] = 0;
+    assert_int_equal(pclose(f), 0);
+    assert_non_null(strstr(out, "slots     0 busy of 2   queue 0\n"));
+    assert_non_null(strstr(out, " of 512 tokens (")); /* 2 slots x 256 */
+    assert_non_null(strstr(out, "   generated 5\n"));
+    assert_non_null(strstr(out, "(1 requests)"));     /* one TTFT sample */
+    assert_non_null(strstr(out, " 200 "));            /* the completion's status */
+    assert_null(strstr(out, "RSS -"));
+    assert_null(strstr(out, "unreadable"));
+    /* without the key the metrics are refused: exit 1 */
+    snprintf(cmd, sizeof cmd, "PARLEY_API_KEY= '%s' top --once http://127.0.0.1:%d >/dev/null 2>&1", bin, c.port);
+    int rc = system(cmd);
+    assert_int_equal(WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, 1);
+    assert_int_equal(stop(&c), 0);
+}
+
 static bool have_node(void) {
     return system("node --version >/dev/null 2>&1") == 0;
 }
@@ -210,6 +243,7 @@ int main(int argc, char **argv) {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_help),
             cmocka_unit_test(test_key_file_and_graceful_stop),
+            cmocka_unit_test(test_top_against_server),
         };
         rc = cmocka_run_group_tests_name("serve_cli", tests, NULL, NULL);
     }

@@ -81,18 +81,18 @@ static const char metrics[] =
     "parley_queue_length 2\n"
     "parley_slots_busy 3\n"
     "parley_slots_total 4\n"
-    "parley_kv_used_tokens 2048\n"
-    "parley_kv_size_tokens 8192\n"
-    "parley_process_rss_bytes 851443712\n"
-    "parley_process_peak_rss_bytes 943718400\n"
+    "parley_kv_cache_used_tokens 2048\n"
+    "parley_kv_cache_capacity_tokens 8192\n"
+    "parley_process_resident_memory_bytes 851443712\n"
+    "parley_process_peak_resident_memory_bytes 943718400\n"
     "parley_generation_tokens_per_second 42.5\n"
-    "# TYPE parley_ttft_seconds histogram\n"
-    "parley_ttft_seconds_bucket{le=\"0.05\"} 10\n"
-    "parley_ttft_seconds_bucket{le=\"0.1\"} 30\n"
-    "parley_ttft_seconds_bucket{le=\"0.25\"} 38\n"
-    "parley_ttft_seconds_bucket{le=\"+Inf\"} 40\n"
-    "parley_ttft_seconds_sum 4.2\n"
-    "parley_ttft_seconds_count 40\n";
+    "# TYPE parley_time_to_first_token_seconds histogram\n"
+    "parley_time_to_first_token_seconds_bucket{le=\"0.05\"} 10\n"
+    "parley_time_to_first_token_seconds_bucket{le=\"0.1\"} 30\n"
+    "parley_time_to_first_token_seconds_bucket{le=\"0.25\"} 38\n"
+    "parley_time_to_first_token_seconds_bucket{le=\"+Inf\"} 40\n"
+    "parley_time_to_first_token_seconds_sum 4.2\n"
+    "parley_time_to_first_token_seconds_count 40\n";
 
 static const char props[] = "{\"model\": \"qwen2.5-0.5b-instruct\", \"n_ctx\": 8192, \"total_slots\": 4}";
 
