@@ -16,4 +16,6 @@
     X(speak,   cmd_speak,   "speak text into a WAV or raw PCM file") \
     X(quantize, cmd_quantize, "rewrite a GGUF model in a quant mix (q8_0, q4_0, q4_k_m, ...)") \
     X(bench,   cmd_bench,   "measure prompt (pp) and generation (tg) speed of a model, llama-bench style") \
+    X(serve,   cmd_serve,   "serve a model over an OpenAI-compatible HTTP API (continuous batching, SSE, metrics)") \
+    X(bench-serve, cmd_bench_serve, "drive a running server with concurrent streaming clients: TTFT, tok/s") \
     X(version, cmd_version, "print the version and the CPU features parley detected")

@@ -176,6 +176,11 @@ typedef struct pl_session_params {
      * at init). NULL: make one. */
     pl_context *context;
     int32_t seq;
+    /* ... or none: a session that only builds prompts (pl_session_prompt,
+     * with its trimming) for n_ctx tokens and never decodes; respond fails
+     * with PL_ERR_INVALID_ARG. For a server that renders requests on its
+     * HTTP threads and decodes them elsewhere. Default false. */
+    bool render_only;
 
     pl_sampler_params sampling; /* max_tokens is the limit per answer; 0: the context */
     int32_t reserve;            /* tokens kept free besides max_tokens (default 0) */

@@ -70,7 +70,12 @@ pl_status pl_session_init(pl_ctx *ctx, const pl_engine *e, const pl_session_para
             if (!(s->stops[i] = pl_strdup(ctx, p.stops[i] ? p.stops[i] : ""))) goto oom;
         s->p.stops = (const char *const *)s->stops;
     }
-    if (p.context) {
+    if (p.render_only) {
+        if (p.n_ctx <= 0) {
+            st = pl_ctx_err(ctx, PL_ERR_INVALID_ARG, "session: a render-only session needs n_ctx");
+            goto fail;
+        }
+    } else if (p.context) {
         s->lc = p.context;
         s->seq = p.seq;
         if (pl_context_model(s->lc) != e->model) {
@@ -91,7 +96,7 @@ pl_status pl_session_init(pl_ctx *ctx, const pl_engine *e, const pl_session_para
         s->own_lc = true;
         s->seq = 0;
     }
-    s->n_ctx = pl_context_n_ctx(s->lc);
+    s->n_ctx = s->lc ? pl_context_n_ctx(s->lc) : p.n_ctx;
     s->n_vocab = pl_model_get_info(e->model)->n_vocab;
     int32_t budget;
     if (compute_budget(s, &budget) != PL_OK) {
@@ -196,6 +201,7 @@ pl_status pl_session_prompt(pl_session *s, const pl_token **tokens, int32_t *n_t
 
 pl_status pl_session_respond(pl_session *s, const pl_turn_callbacks *cb, pl_turn_stats *stats) {
     if (!s) return PL_ERR_INVALID_ARG;
+    if (!s->lc) return pl_session_err(s, PL_ERR_INVALID_ARG, "a render-only session cannot respond");
     uint64_t t0 = pl_time_ns();
     s->generating = false;
     pl_turn_stats st;
@@ -339,7 +345,7 @@ pl_conv *pl_session_conv(pl_session *s) { return s ? s->conv : NULL; }
 void pl_session_reset(pl_session *s) {
     if (!s) return;
     pl_conv_clear(s->conv);
-    pl_context_kv_truncate(s->lc, s->seq, 0);
+    if (s->lc) pl_context_kv_truncate(s->lc, s->seq, 0);
     s->n_cache = 0;
     s->first = 0;
     s->conv_version = s->conv->version;

@@ -1,0 +1,215 @@
+/* server_int.h - private structures of the server module. */
+#ifndef PL_SERVER_INT_H
+#define PL_SERVER_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include <cjson/cJSON.h>
+
+#include "parley/engine.h"
+#include "parley/model.h"
+#include "parley/server.h"
+
+struct mg_context;
+struct mg_connection;
+
+/* ================= request parsing (request.c; fuzzed) ================= */
+
+typedef enum pl_srv_kind {
+    PL_SRV_KIND_CHAT = 0,   /* /v1/chat/completions */
+    PL_SRV_KIND_COMPLETION, /* /v1/completions */
+    PL_SRV_KIND_COUNT
+} pl_srv_kind;
+
+/* An OpenAI-shaped error: {"error":{"message","type","param","code"}}. */
+typedef struct pl_srv_error {
+    int         http;      /* status code */
+    const char *type;      /* "invalid_request_error", ... (static) */
+    const char *code;      /* static or NULL */
+    char        param[64]; /* "" when none */
+    char        message[320];
+} pl_srv_error;
+
+/* The fields of a completion request, validated. Strings and arrays are
+ * allocated on the ctx given to the parser: pl_srv_opts_free. */
+typedef struct pl_srv_opts {
+    pl_srv_kind       kind;
+    bool              stream;
+    bool              include_usage;  /* stream_options.include_usage */
+    bool              ignore_eos;     /* non-standard (llama-server): generate past end-of-generation */
+    bool              enable_thinking; /* chat_template_kwargs.enable_thinking (default true) */
+    int64_t           max_tokens;     /* 0: not given */
+    pl_sampler_params sampling;       /* the server's defaults with the request's fields */
+    pl_logit_bias    *bias;           /* [n_bias] */
+    size_t            n_bias;
+    char             *stops[PL_STOP_MAX_STRINGS];
+    size_t            n_stops;
+    char             *prompt;         /* completions: the prompt text */
+    size_t            prompt_len;
+} pl_srv_opts;
+
+/* Parse a request body of `kind`. Chat messages go into conv (which must
+ * be empty). defaults: the server's sampling defaults. On error fills err
+ * (400 with the parameter named) and returns PL_ERR_INVALID_ARG (or
+ * PL_ERR_NOMEM: 500). The opts are always safe to free. */
+pl_status pl_srv_parse_request(pl_ctx *ctx, pl_srv_kind kind, const char *body, size_t len,
+                               const pl_sampler_params *defaults, pl_conv *conv, pl_srv_opts *opts,
+                               pl_srv_error *err);
+void pl_srv_opts_free(pl_ctx *ctx, pl_srv_opts *opts);
+/* Set err (printf-style message) and return PL_ERR_INVALID_ARG. */
+pl_status pl_srv_err(pl_srv_error *err, int http, const char *type, const char *param, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 5, 6)))
+#endif
+    ;
+
+/* ================= requests in flight ================= */
+
+/* A growable byte buffer (doubling; never per token once warm). */
+typedef struct pl_srv_buf {
+    char  *data;
+    size_t len, cap;
+} pl_srv_buf;
+
+/* Append; false when out of memory (the buffer is unchanged). */
+bool pl_srv_buf_put(pl_ctx *ctx, pl_srv_buf *b, const char *text, size_t len);
+
+typedef struct pl_srv_req pl_srv_req;
+struct pl_srv_req {
+    pl_srv_req *next; /* queue link (srv->mu) */
+    /* Set by the HTTP thread before it is queued; read-only after. */
+    pl_token   *prompt;
+    int32_t     n_prompt;
+    int32_t     max_tokens; /* > 0 */
+    bool        ignore_eos;
+    bool        think_opens; /* the rendered prompt opened a reasoning block */
+    pl_sampler *sampler;
+    pl_detok   *detok;
+    pl_stop    *stop;
+    pl_think   *think;      /* NULL: everything is content */
+    atomic_int  cancel;     /* set by the HTTP thread (disconnect, timeout, shutdown) */
+    /* Under srv->mu. The scheduler appends; the HTTP thread takes. */
+    pthread_cond_t cv;
+    pl_srv_buf  pend[PL_CHANNEL_COUNT];
+    bool        assigned;   /* got a slot */
+    bool        done;       /* finished: the scheduler no longer touches it */
+    pl_status   error;      /* PL_OK, or why it failed */
+    pl_finish   finish;
+    int         slot;
+    int32_t     n_cached, n_gen, n_reasoning;
+    uint64_t    t_submit, t_assigned, t_prefilled, t_first, t_last; /* pl_time_ns */
+};
+
+/* ================= metrics (metrics.c) ================= */
+
+#define PL_SRV_HIST_MAX 16
+
+typedef struct pl_srv_hist {
+    const double *bounds; /* upper bounds in seconds, ascending */
+    int           n;
+    uint64_t      counts[PL_SRV_HIST_MAX]; /* per bucket (not cumulative); [n] is +Inf */
+    double        sum;
+    uint64_t      count;
+} pl_srv_hist;
+
+/* HTTP status codes counted one by one; the rest go to "other". */
+#define PL_SRV_STATUS_CODES 12
+
+typedef struct pl_srv_metrics {
+    uint64_t    by_status[PL_SRV_STATUS_CODES + 1];
+    uint64_t    prompt_tokens, cached_tokens, generated_tokens;
+    uint64_t    requests_done;
+    pl_srv_hist ttft, itl;
+} pl_srv_metrics;
+
+void pl_srv_metrics_init(pl_srv_metrics *m);
+void pl_srv_hist_add(pl_srv_hist *h, double seconds);
+void pl_srv_metrics_count_status(pl_srv_metrics *m, int status);
+/* Prometheus text of m plus the gauges; NULL when out of memory (free with free()). */
+char *pl_srv_metrics_text(const pl_srv_metrics *m, int queue_len, int busy_slots, int n_slots, int64_t kv_used,
+                          int64_t kv_total, int64_t rss_bytes);
+/* Resident set size of this process in bytes (/proc/self/statm), or -1. */
+int64_t pl_srv_rss_bytes(void);
+
+/* ================= the server ================= */
+
+typedef struct pl_srv_slot {
+    pl_ctx     *ctx;
+    int32_t     seq;
+    pl_token   *cache;   /* [n_ctx] the tokens the sequence holds, in order */
+    int32_t     n_cache;
+    pl_srv_req *req;     /* NULL: free */
+    int32_t     n_done;  /* prompt tokens decoded */
+    bool        gen;     /* past the prompt: `next` is the token to decode */
+    pl_token    next;
+    int32_t     out_row; /* logit row of the last decode, or -1 */
+    uint64_t    t_tok;   /* last token time */
+    double      itl_s;   /* the last inter-token time not yet in the histogram, or -1 */
+    uint64_t    used;    /* step of the last use (LRU among equal prefixes) */
+    pl_srv_buf  stage[PL_CHANNEL_COUNT]; /* text of this step (scheduler only) */
+    bool        oom, finished;
+    pl_finish   finish;
+    char       *piece;   /* NUL-free copy of a token's text */
+    size_t      piece_cap;
+} pl_srv_slot;
+
+struct pl_server {
+    pl_ctx            *ctx;
+    pl_server_params   p;
+    /* copies of the params' strings */
+    char              *model_path, *alias, *host, *api_key, *cors, *web_dir, *tmpl_name, *tmpl_src;
+    struct mg_context *mg;
+    int                port;
+    /* the model side: made by the scheduler thread, then read-only */
+    pl_model          *model;
+    pl_engine         *engine;
+    pl_context        *lc;
+    int32_t            n_ctx, n_vocab;
+    atomic_int         state; /* 0 loading, 1 ready, 2 failed, 3 stopping */
+    pl_status          load_status;
+    char               err[PL_CTX_ERR_CAP];
+    pthread_t          thread;
+    bool               thread_started, stopped;
+    /* under mu */
+    pthread_mutex_t    mu;
+    pthread_cond_t     cv;        /* wakes the scheduler (a new request, a cancel, stop) */
+    pthread_cond_t     loaded_cv; /* load finished */
+    pl_srv_req        *queue_head, *queue_tail;
+    int                queue_len;
+    int                busy;      /* slots with a request */
+    int64_t            kv_used;
+    uint64_t           next_id;
+    bool               quit;      /* the scheduler ends: cancel everything */
+    pl_srv_metrics     metrics;
+    /* the scheduler's own */
+    pl_srv_slot       *slots;
+    pl_token          *b_tok;
+    int32_t           *b_pos, *b_seq;
+    int8_t            *b_out;
+    uint64_t           step;
+    int64_t            created; /* unix time of the start (model "created") */
+};
+
+/* Scheduler thread (sched.c): load, then run steps until quit. */
+void *pl_srv_sched_main(void *arg);
+/* Queue a prepared request. false (503) when the server is not ready or the
+ * queue is full. */
+bool pl_srv_submit(pl_server *s, pl_srv_req *r, bool *full);
+/* Wait (with the request's cv) until it is done; then it may be freed. */
+void pl_srv_wait_done(pl_server *s, pl_srv_req *r);
+/* Free a request's objects (after done or when it was never queued). */
+void pl_srv_req_free(pl_server *s, pl_srv_req *r);
+
+/* HTTP side (http.c / api.c) */
+int pl_srv_handle_completion(struct mg_connection *conn, pl_server *s, pl_srv_kind kind, const char *body,
+                             size_t len);
+/* Write a response with a body; counts the status in the metrics. */
+void pl_srv_send(struct mg_connection *conn, pl_server *s, int status, const char *content_type, const char *body,
+                 size_t len, const char *extra_headers);
+void pl_srv_send_json(struct mg_connection *conn, pl_server *s, int status, const cJSON *obj);
+void pl_srv_send_error(struct mg_connection *conn, pl_server *s, const pl_srv_error *e, const char *extra_headers);
+/* Status-line text for a code. */
+const char *pl_srv_reason(int status);
+
+#endif
