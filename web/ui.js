@@ -127,8 +127,9 @@ export function updateMessage(v, { streaming = false } = {}) {
     const thinking = streaming && !m.content;
     v.thought.classList.toggle('live', thinking);
     v.thoughtSummary.textContent = thinking ? 'Thinking' : 'Thoughts';
-    // open while the model thinks, closed once it answers, unless the user chose
-    if (!v.userToggled) v.thought.open = thinking;
+    // open while the model thinks, closed once it answers (unless the user
+    // chose, or there is no answer: thoughts cut by the token limit)
+    if (!v.userToggled) v.thought.open = thinking || !m.content;
     if (thinking) v.thoughtBody.scrollTop = v.thoughtBody.scrollHeight;
   }
   v.typing.hidden = !(streaming && !m.content && !m.reasoning);
