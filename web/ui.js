@@ -108,7 +108,7 @@ export function messageView(msg, { streaming = false } = {}) {
   v.typing.setAttribute('aria-label', 'Assistant is typing');
   v.typing.append(el('span'), el('span'), el('span'));
   v.content = el('div', 'content');
-  v.error = el('div', 'error');
+  v.error = el('div', 'note');
   v.metrics = el('div', 'metrics');
   v.stages = el('div', 'stagebar');
   v.actions = el('div', 'actions');
@@ -136,7 +136,7 @@ export function updateMessage(v, { streaming = false } = {}) {
   v.content.innerHTML = renderMarkdown(m.content || '');
   const note = m.stopped ? 'Stopped.' : m.interrupted ? 'Interrupted.' : m.finish === 'length' ? 'Cut at the token limit.' : '';
   v.error.textContent = m.error ? `Error: ${m.error}` : note;
-  v.error.className = m.error ? 'error' : 'muted';
+  v.error.className = m.error ? 'note error' : 'note muted';
   renderMetrics(v.metrics, m.metrics);
   renderStageBar(v.stages, m.voiceMetrics);
 }

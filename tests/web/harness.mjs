@@ -6,6 +6,7 @@
 // PL_SHARED_DIR, PL_SOURCE_DIR, PL_ARTIFACT_DIR (screenshots go there).
 // PL_CHROMIUM overrides the browser path. Exit 77 = skipped.
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
@@ -17,9 +18,11 @@ export const WEB_DIR = path.join(SOURCE_DIR, 'web');
 export const ARTIFACTS = process.env.PL_ARTIFACT_DIR || path.join(HERE, 'artifacts');
 export const FIXTURES = process.env.PL_FIXTURE_DIR || '';
 
+class Skip extends Error {}
+
+// Inside run(): cleans up (server, browser), then exits 77.
 export function skip(reason) {
-  console.log(`SKIP: ${reason}`);
-  process.exit(77);
+  throw new Skip(reason);
 }
 
 export function fail(msg) {
@@ -101,6 +104,19 @@ export function fixture(name) {
   return f;
 }
 
+// Is there a WebSocket endpoint at url (http://...)? Resolves to the status
+// of the upgrade answer (101 when there is).
+export function wsStatus(url) {
+  return new Promise((resolve) => {
+    const req = http.get(url, { headers: { Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13',
+      'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==' } });
+    req.on('upgrade', (res, socket) => { socket.destroy(); resolve(res.statusCode); });
+    req.on('response', (res) => { res.resume(); resolve(res.statusCode); });
+    req.on('error', () => resolve(0));
+    req.setTimeout(5000, () => { req.destroy(); resolve(0); });
+  });
+}
+
 // Start `parley serve` on a free port with the page from web/; resolves when
 // /health says ok. Skips when the binary has no serve command.
 export async function startServer(model, extra = []) {
@@ -161,12 +177,17 @@ export async function run(name, fn) {
     await fn(t);
     console.log(`PASS ${name}`);
   } catch (e) {
-    console.log(`FAIL ${name}: ${e.stack || e}`);
-    code = 1;
+    if (e instanceof Skip) {
+      console.log(`SKIP: ${e.message}`);
+      code = 77;
+    } else {
+      console.log(`FAIL ${name}: ${e.stack || e}`);
+      code = 1;
+    }
   }
   for (const f of cleanups.reverse()) {
     try {
-      const out = await f(code);
+      const out = await f(code === 1);
       if (typeof out === 'string' && out) console.log(out);
     } catch (e) { console.log(`cleanup: ${e.message}`); }
   }
