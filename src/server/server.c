@@ -10,6 +10,7 @@
  * each read/write (slowloris), max_request_size the header bytes, and
  * max_body the body (413).
  */
+#include <arpa/inet.h>
 #include <civetweb.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -17,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -80,13 +83,13 @@ static const char *cors_lines(const pl_server *s, char *buf, size_t cap) {
 void pl_srv_send(struct mg_connection *conn, pl_server *s, int status, const char *content_type, const char *body,
                  size_t len, const char *extra_headers) {
     char cors[512];
+    count_status(s, status); /* before the write: a client may ask /metrics the moment it has the answer */
     mg_printf(conn,
               "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nCache-Control: no-store\r\n"
               "X-Content-Type-Options: nosniff\r\n%s%sConnection: close\r\n\r\n",
               status, pl_srv_reason(status), content_type, len, cors_lines(s, cors, sizeof cors),
               extra_headers ? extra_headers : "");
     if (len) mg_write(conn, body, len);
-    count_status(s, status);
 }
 
 void pl_srv_send_json(struct mg_connection *conn, pl_server *s, int status, const cJSON *obj) {
@@ -623,6 +626,7 @@ pl_status pl_server_start(pl_ctx *ctx, const pl_server_params *params, pl_server
     mg_init_library(0);
     s->mg = mg_start(&cb, s, opts);
     if (!s->mg) {
+        mg_exit_library();
         pl_ctx_err(ctx, PL_ERR_IO, "serve: cannot listen on %s (in use, or not an address of this host?)", ports);
         pl_server_free(s);
         return PL_ERR_IO;
@@ -647,6 +651,44 @@ pl_status pl_server_wait_loaded(pl_server *s) {
     return st;
 }
 
+/* civetweb's listener polls with a 2 s timeout before it sees the stop
+ * flag; a connection to it wakes it at once. Pokes until mg_stop returns. */
+typedef struct poke_arg {
+    const pl_server *s;
+    atomic_int       done;
+} poke_arg;
+
+static void *poke_main(void *arg) {
+    poke_arg *pa = arg;
+    for (int i = 0; i < 300 && !atomic_load(&pa->done); i++) {
+        struct timespec ts = { 0, 10 * 1000000L };
+        nanosleep(&ts, NULL);
+        bool v6 = strchr(pa->s->host, ':') != NULL;
+        int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0) continue;
+        struct sockaddr_storage ss;
+        memset(&ss, 0, sizeof ss);
+        socklen_t len;
+        if (v6) {
+            struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+            a->sin6_family = AF_INET6;
+            a->sin6_port = htons((uint16_t)pa->s->port);
+            a->sin6_addr = in6addr_loopback;
+            len = sizeof *a;
+        } else {
+            struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+            a->sin_family = AF_INET;
+            a->sin_port = htons((uint16_t)pa->s->port);
+            if (inet_pton(AF_INET, pa->s->host, &a->sin_addr) != 1 || a->sin_addr.s_addr == htonl(INADDR_ANY))
+                a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+            len = sizeof *a;
+        }
+        (void)!connect(fd, (struct sockaddr *)&ss, len);
+        close(fd);
+    }
+    return NULL;
+}
+
 void pl_server_stop(pl_server *s) {
     if (!s || s->stopped) return;
     s->stopped = true;
@@ -669,7 +711,15 @@ void pl_server_stop(pl_server *s) {
     if (s->thread_started) pthread_join(s->thread, NULL);
     s->thread_started = false;
     /* HTTP threads waiting on requests were woken by the cancels */
-    if (s->mg) mg_stop(s->mg);
+    if (s->mg) {
+        poke_arg pa = { .s = s };
+        pthread_t poker;
+        bool poking = pthread_create(&poker, NULL, poke_main, &pa) == 0;
+        mg_stop(s->mg);
+        atomic_store(&pa.done, 1);
+        if (poking) pthread_join(poker, NULL);
+        mg_exit_library();
+    }
     s->mg = NULL;
 }
 

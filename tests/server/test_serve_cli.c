@@ -1,0 +1,218 @@
+/*
+ * test_serve_cli.c - `parley serve` as a process (PL_BIN): --help, an API
+ * key file, graceful shutdown on SIGTERM with a stream in flight (it is
+ * let finish, then the process exits 0); and, run with the argument "npm",
+ * the official `openai` npm client against it (tests/server/openai_client.mjs;
+ * exit 77 only when node itself is missing).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "server/http_util.h"
+
+static const char *bin;
+static char model_path[1024];
+
+typedef struct child {
+    pid_t pid;
+    int   err_fd; /* the child's stderr */
+    int   port;
+    char  log[8192];
+    size_t log_len;
+} child;
+
+/* Read the child's stderr until `want` appears (or 20 s pass). */
+static bool read_until(child *c, const char *want) {
+    for (int i = 0; i < 2000; i++) {
+        if (strstr(c->log, want)) return true;
+        char buf[512];
+        ssize_t k = read(c->err_fd, buf, sizeof buf);
+        if (k > 0 && c->log_len + (size_t)k < sizeof c->log) {
+            memcpy(c->log + c->log_len, buf, (size_t)k);
+            c->log_len += (size_t)k;
+            c->log[c->log_len] = 0;
+            continue;
+        }
+        if (k == 0) return strstr(c->log, want) != NULL;
+        usleep(10000);
+    }
+    return false;
+}
+
+static void spawn(child *c, const char *const *extra) {
+    memset(c, 0, sizeof *c);
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    const char *argv[32] = { bin, "serve", "-m", model_path, "--port", "0", "-np", "2", "-c", "256", "-t", "1",
+                             "--alias", "tiny" };
+    int n = 14;
+    for (int i = 0; extra && extra[i]; i++) argv[n++] = extra[i];
+    argv[n] = NULL;
+    c->pid = fork();
+    assert_true(c->pid >= 0);
+    if (c->pid == 0) {
+        dup2(fds[1], 2);
+        close(fds[0]);
+        close(fds[1]);
+        execv(bin, (char *const *)argv);
+        _exit(127);
+    }
+    close(fds[1]);
+    c->err_fd = fds[0];
+    fcntl(c->err_fd, F_SETFL, O_NONBLOCK);
+    assert_true(read_until(c, "ready"));
+    const char *p = strstr(c->log, "http://127.0.0.1:");
+    assert_non_null(p);
+    c->port = atoi(p + 17);
+    assert_true(c->port > 0);
+}
+
+/* SIGTERM and the exit status (-1 when it did not exit within 10 s). */
+static int stop(child *c) {
+    kill(c->pid, SIGTERM);
+    for (int i = 0; i < 1000; i++) {
+        int st;
+        if (waitpid(c->pid, &st, WNOHANG) == c->pid) {
+            close(c->err_fd);
+            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        }
+        usleep(10000);
+    }
+    kill(c->pid, SIGKILL);
+    waitpid(c->pid, NULL, 0);
+    close(c->err_fd);
+    return -1;
+}
+
+static void test_help(void **state) {
+    (void)state;
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "'%s' serve --help", bin);
+    FILE *f = popen(cmd, "r");
+    char out[8192] = "";
+    size_t n = fread(out, 1, sizeof out - 1, f);
+    out[n] = 0;
+    assert_int_equal(pclose(f), 0);
+    assert_non_null(strstr(out, "usage: parley serve"));
+    assert_non_null(strstr(out, "--api-key-file"));
+    snprintf(cmd, sizeof cmd, "'%s' serve -m '%s' --port 0 --bogus 2>/dev/null", bin, model_path);
+    f = popen(cmd, "r");
+    assert_int_equal(WEXITSTATUS(pclose(f)), 2);
+}
+
+typedef struct streamer {
+    int port;
+    http_resp r;
+} streamer;
+
+static void *stream_main(void *arg) {
+    streamer *s = arg;
+    const char *body = "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":60,\"temperature\":0,"
+                       "\"ignore_eos\":true,\"stream\":true}";
+    http_do(s->port, "POST", "/v1/chat/completions", body, strlen(body), "k3y-from-file", &s->r);
+    return NULL;
+}
+
+static void test_key_file_and_graceful_stop(void **state) {
+    (void)state;
+    char key_path[] = "/tmp/pl-key-XXXXXX";
+    int fd = mkstemp(key_path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "k3y-from-file\n", 14), 14);
+    close(fd);
+    const char *extra[] = { "--api-key-file", key_path, NULL };
+    child c;
+    spawn(&c, extra);
+    http_resp r = { 0 };
+    http_do(c.port, "GET", "/v1/models", NULL, 0, NULL, &r);
+    assert_int_equal(r.status, 401);
+    http_resp_free(&r);
+    http_do(c.port, "GET", "/v1/models", NULL, 0, "k3y-from-file", &r);
+    assert_int_equal(r.status, 200);
+    http_resp_free(&r);
+    /* a stream in flight when SIGTERM comes: it is let finish */
+    streamer s = { .port = c.port };
+    s.r.abort_after = 0;
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, stream_main, &s), 0);
+    for (int i = 0; i < 500; i++) { /* wait for it to start */
+        http_do(c.port, "GET", "/metrics", NULL, 0, "k3y-from-file", &r);
+        bool busy = strstr(r.body, "parley_slots_busy 1\n") != NULL;
+        http_resp_free(&r);
+        if (busy) break;
+        usleep(2000);
+    }
+    int rc = stop(&c);
+    pthread_join(t, NULL);
+    assert_int_equal(rc, 0);
+    assert_int_equal(s.r.status, 200);
+    assert_non_null(strstr(s.r.body, "data: [DONE]"));
+    assert_non_null(strstr(s.r.body, "\"finish_reason\":\"length\""));
+    http_resp_free(&s.r);
+    /* gone: nothing listens any more */
+    http_do(c.port, "GET", "/health", NULL, 0, NULL, &r);
+    assert_int_not_equal(r.curl_rc, 0);
+    http_resp_free(&r);
+    unlink(key_path);
+}
+
+static bool have_node(void) {
+    return system("node --version >/dev/null 2>&1") == 0;
+}
+
+static void test_openai_npm(void **state) {
+    (void)state;
+    const char *src = getenv("PL_SOURCE_DIR");
+    assert_non_null(src);
+    char mod[1200];
+    snprintf(mod, sizeof mod, "%s/node_modules/openai/package.json", src);
+    if (access(mod, R_OK) != 0) fail_msg("no %s: run scripts/install-deps.sh (npm ci)", mod);
+    const char *extra[] = { "--api-key", "npm-key", NULL };
+    child c;
+    spawn(&c, extra);
+    char cmd[2400];
+    snprintf(cmd, sizeof cmd, "node '%s/tests/server/openai_client.mjs' %d tiny npm-key", src, c.port);
+    int rc = system(cmd);
+    assert_int_equal(stop(&c), 0);
+    assert_int_equal(WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, 0);
+}
+
+int main(int argc, char **argv) {
+    bin = getenv("PL_BIN");
+    const char *dir = getenv("PL_FIXTURE_DIR");
+    if (!bin || !dir) return 77;
+    snprintf(model_path, sizeof model_path, "%s/tiny-qwen2-f32.gguf", dir);
+    signal(SIGPIPE, SIG_IGN);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    int rc;
+    if (argc > 1 && strcmp(argv[1], "npm") == 0) {
+        if (!have_node()) {
+            fprintf(stderr, "node is not installed: skipping the openai npm client test\n");
+            return 77;
+        }
+        const struct CMUnitTest tests[] = { cmocka_unit_test(test_openai_npm) };
+        rc = cmocka_run_group_tests_name("openai_npm", tests, NULL, NULL);
+    } else {
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_help),
+            cmocka_unit_test(test_key_file_and_graceful_stop),
+        };
+        rc = cmocka_run_group_tests_name("serve_cli", tests, NULL, NULL);
+    }
+    curl_global_cleanup();
+    return rc;
+}
