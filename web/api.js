@@ -42,12 +42,22 @@ export class ApiError extends Error {
   }
 }
 
+// The Bearer key for servers started with --api-key (Settings); '' for none.
+let apiKey = '';
+export function setApiKey(k) {
+  apiKey = String(k || '').trim();
+}
+function authHeaders(h = {}) {
+  return apiKey ? { ...h, Authorization: `Bearer ${apiKey}` } : h;
+}
+
 async function errorFromResponse(res) {
   let msg = `${res.status} ${res.statusText}`;
   try {
     const j = await res.json();
     if (j && j.error) msg = typeof j.error === 'string' ? j.error : (j.error.message || msg);
   } catch { /* not JSON: keep the status line */ }
+  if (res.status === 401) msg += ' (set the API key in Settings)';
   return new ApiError(msg, res.status);
 }
 
@@ -75,7 +85,7 @@ export function applyChunk(chunk, h, state) {
 export async function streamChat(body, handlers, signal, base = '') {
   const res = await fetch(`${base}/v1/chat/completions`, {
     method: 'POST',
-    headers: { 'Content-Type': 'application/json', Accept: 'text/event-stream' },
+    headers: authHeaders({ 'Content-Type': 'application/json', Accept: 'text/event-stream' }),
     body: JSON.stringify({ ...body, stream: true, stream_options: { include_usage: true } }),
     signal,
   });
@@ -103,7 +113,7 @@ export async function streamChat(body, handlers, signal, base = '') {
 }
 
 export async function getJson(path, base = '') {
-  const res = await fetch(`${base}${path}`);
+  const res = await fetch(`${base}${path}`, { headers: authHeaders() });
   if (!res.ok) throw await errorFromResponse(res);
   return res.json();
 }

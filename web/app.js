@@ -2,7 +2,7 @@
 // voice mode. Plain ES modules, no build step, no network beyond the server
 // that served the page.
 
-import { streamChat, getJson } from './api.js';
+import { streamChat, getJson, setApiKey } from './api.js';
 import { ConversationStore, loadSettings, saveSettings, DEFAULT_SETTINGS } from './store.js';
 import { el, messageView, updateMessage, computeMetrics } from './ui.js';
 import { VoiceClient } from './voice.js';
@@ -10,6 +10,7 @@ import { VoiceClient } from './voice.js';
 const $ = (id) => document.getElementById(id);
 const store = new ConversationStore();
 let settings = loadSettings();
+setApiKey(settings.apiKey);
 let serverModel = null; // id from /v1/models, sent as "model"
 let busy = null;        // the generation in flight: { ac, view, conv }
 let voice = null;       // VoiceClient while voice mode is on
@@ -432,7 +433,10 @@ function fillSettings() {
   $('s-speed').checked = settings.speedMode;
   $('s-reason').checked = settings.reasoning;
   $('s-reason').disabled = settings.speedMode;
+  $('s-key').value = settings.apiKey;
 }
+
+let keyInUse = settings.apiKey;
 
 function readSettings() {
   const max = Math.round(Number($('s-max').value));
@@ -443,8 +447,14 @@ function readSettings() {
     max_tokens: Number.isFinite(max) && max >= 1 ? max : DEFAULT_SETTINGS.max_tokens,
     speedMode: $('s-speed').checked,
     reasoning: $('s-reason').checked,
+    apiKey: $('s-key').value.trim(),
   };
   saveSettings(settings);
+  if (settings.apiKey !== keyInUse) {
+    keyInUse = settings.apiKey;
+    setApiKey(keyInUse);
+    loadServerInfo();
+  }
   fillSettings();
 }
 
@@ -472,7 +482,9 @@ function showProps(p) {
 }
 
 // /props answers once the model is loaded (the server says 503 while loading).
+let infoTimer = 0;
 async function loadServerInfo() {
+  clearTimeout(infoTimer);
   try {
     const models = await getJson('/v1/models');
     serverModel = models?.data?.[0]?.id ?? null;
@@ -480,8 +492,12 @@ async function loadServerInfo() {
     $('banner').hidden = true;
   } catch (e) {
     $('banner').hidden = false;
+    if (e.status === 401) {
+      $('banner').textContent = 'This server needs an API key: set it in Settings (gear).';
+      return; // retried when the key changes
+    }
     $('banner').textContent = e.status === 503 ? 'The server is loading the model…' : `Server not reachable (${e.message}). Retrying…`;
-    setTimeout(loadServerInfo, 1500);
+    infoTimer = setTimeout(loadServerInfo, 1500);
   }
 }
 
@@ -527,7 +543,7 @@ function wire() {
   $('open-settings').addEventListener('click', () => { fillSettings(); $('settings').showModal(); });
   $('settings-form').addEventListener('input', readSettings);
   $('s-reset').addEventListener('click', () => {
-    settings = { ...DEFAULT_SETTINGS };
+    settings = { ...DEFAULT_SETTINGS, apiKey: settings.apiKey };
     saveSettings(settings);
     fillSettings();
   });

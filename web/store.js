@@ -14,6 +14,7 @@ export const DEFAULT_SETTINGS = Object.freeze({
   max_tokens: 1024,
   speedMode: false,
   reasoning: true,
+  apiKey: '',
 });
 
 function load(key) {

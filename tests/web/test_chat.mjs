@@ -108,6 +108,15 @@ run('chat against parley serve', async (t) => {
     await page.locator('#model-name', { hasText: models.data[0].id }).waitFor({ timeout: 10000 });
     const info = await page.locator('#server-info').textContent();
     check(/ctx 1024/.test(info) && /2 slots/.test(info), `server info: ${info}`);
+    await page.click('#open-settings');
+    const props = await api(server, '/props');
+    const dl = await page.locator('#props').evaluate((d) => Object.fromEntries([...d.querySelectorAll('dt')]
+      .map((dt) => [dt.textContent, dt.nextElementSibling.textContent])));
+    checkEq(dl.model, props.model, 'settings: model from /props');
+    checkEq(dl.context, String(props.n_ctx), 'settings: context from /props');
+    checkEq(dl.slots, String(props.slots.length), 'settings: slots from /props');
+    await screenshot(page, 'chat-settings');
+    await page.click('#settings button[value=close]');
   });
 
   await setSettings(page, { temp: 0, max: MAX_TOKENS });

@@ -238,6 +238,30 @@ run('page units', async (t) => {
     checkEq(page.lastRequest.chat_template_kwargs?.enable_thinking, false, 'speed mode turns reasoning off');
     await page.evaluate(() => localStorage.removeItem('parley.settings.v1'));
   });
+  await step('server errors are shown; an API key is sent once set', async () => {
+    // later routes win: this one answers before the recorded stream
+    const seen = [];
+    await page.route(`${ORIGIN}/v1/chat/completions`, (route) => {
+      seen.push(route.request().headers().authorization ?? null);
+      return route.fulfill({ status: 400, contentType: 'application/json',
+        body: JSON.stringify({ error: { message: "'n' > 1 is not supported yet", type: 'invalid_request_error', param: 'n', code: null } }) });
+    });
+    await page.click('#new-chat');
+    await page.fill('#input', 'fail please');
+    await page.press('#input', 'Enter');
+    const a = page.locator('.msg.assistant').last();
+    await a.locator('.note.error').waitFor();
+    checkEq(await a.locator('.note').textContent(), "Error: 'n' > 1 is not supported yet", 'error text');
+    check(await a.locator('button.regenerate').count() === 1, 'regenerate offered after an error');
+    await page.click('#open-settings');
+    await page.fill('#s-key', 'sekret');
+    await page.click('#settings button[value=close]');
+    await a.locator('button.regenerate').click();
+    await page.locator('.msg.assistant .note.error').waitFor();
+    checkEq(JSON.stringify(seen), JSON.stringify([null, 'Bearer sekret']), 'Authorization header: none before the key, Bearer after');
+    await page.unroute(`${ORIGIN}/v1/chat/completions`);
+    await page.evaluate(() => localStorage.removeItem('parley.settings.v1'));
+  });
   checkNoErrors(page);
 
   await step('voice mode against a scripted realtime socket', async () => {
