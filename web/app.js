@@ -564,3 +564,5 @@ function wire() {
 wire();
 renderAll();
 loadServerInfo();
+// for the console and the tests: the live voice session
+window.parley = { get voice() { return voice; } };

@@ -291,6 +291,13 @@ run('page units', async (t) => {
           const o = JSON.parse(s);
           window.sent.push(o);
           const audio = window.sent.filter((x) => x.type === 'input_audio_buffer.append').length;
+          if (audio === 60) { // a second turn with a long answer...
+            [{ type: 'input_audio_buffer.speech_started' }, { type: 'input_audio_buffer.speech_stopped' },
+              { type: 'conversation.item.input_audio_transcription.completed', transcript: 'and then' },
+              { type: 'response.created' }, { type: 'response.text.delta', delta: 'Well, ' },
+              { type: 'response.audio.delta', delta: tone(72000, 24000) }].forEach((e, i) => setTimeout(() => this.emit(e), 10 * i));
+          }
+          if (audio === 80) this.emit({ type: 'input_audio_buffer.speech_started' }); // ...spoken over
           if (audio !== 15) return; // 15 x 20 ms
           const seq = [
             { type: 'input_audio_buffer.speech_started', audio_start_ms: 20 },
@@ -315,21 +322,28 @@ run('page units', async (t) => {
     });
     await vp.goto(`${ORIGIN}/`);
     await vp.click('#mic');
-    const a = vp.locator('.msg.assistant').last();
+    const a = vp.locator('.msg.assistant').first();
     await a.locator('.stagebar .bar').waitFor({ timeout: 15000 });
     const sent = await vp.evaluate(() => window.sent.filter((x) => x.type === 'input_audio_buffer.append').slice(0, 5)
       .map((x) => atob(x.audio).length));
     checkEq(sent.join(','), '640,640,640,640,640', 'input chunks: 320 PCM16 samples (20 ms at 16 kHz)');
-    checkEq(await vp.locator('.msg.user .bubble').last().textContent(), 'voice what time is it', 'transcript (with its voice tag)');
+    checkEq(await vp.locator('.msg.user .bubble').first().textContent(), 'voice what time is it', 'transcript (with its voice tag)');
     checkEq(await a.locator('.content').textContent(), 'It is noon.', 'spoken answer text');
     checkEq(await a.locator('.thought-body').textContent(), 'They ask the time.', 'reasoning in the thought panel');
     checkEq(await a.locator('.stagebar .bar span').count(), 5, 'stage segments');
     checkEq(await a.locator('.stagebar [data-stage=stt_ms]').textContent(), 'speech-to-text 80 ms', 'stt stage');
     check((await a.locator('.stagebar .legend').textContent()).includes('voice-to-voice 400 ms'), 'v2v total');
     checkEq(await a.locator('.m-ttft b').textContent(), '40 ms', 'voice TTFT');
-    const playing = await vp.locator('#voice-state').getAttribute('data-state');
-    check(['speaking', 'listening'].includes(playing), `voice state ${playing}`);
     await screenshot(vp, 'units-voice-scripted');
+
+    // barge-in: speech over a playing answer stops playback at once
+    const b = vp.locator('.msg.assistant').nth(1);
+    await b.locator('.content', { hasText: 'Well,' }).waitFor({ timeout: 15000 });
+    // "Interrupted." is set only when speech_started found the player playing
+    await b.locator('.note', { hasText: 'Interrupted.' }).waitFor({ timeout: 15000 });
+    const after = await vp.evaluate(() => ({ playing: window.parley.voice.player.playing,
+      sources: window.parley.voice.player.sources.size, state: document.querySelector('#voice-state').dataset.state }));
+    checkEq(JSON.stringify(after), JSON.stringify({ playing: false, sources: 0, state: 'hearing' }), 'after barge-in');
     await vp.click('#mic');
     checkEq(await vp.locator('#voice-state').getAttribute('data-state'), 'off', 'voice off');
     checkNoErrors(vp);
