@@ -191,6 +191,7 @@ static void assign(pl_server *s, pl_srv_req *r, uint64_t now) {
     int32_t keep = best_k < r->n_prompt ? best_k : r->n_prompt - 1;
     pl_context_kv_truncate(s->lc, sl->seq, keep);
     sl->n_cache = keep;
+    sl->n_cache_pub = keep;
     sl->n_done = keep;
     sl->req = r;
     sl->gen = false;
@@ -355,6 +356,7 @@ static void step(pl_server *s) {
     for (int i = 0; i < s->p.n_slots; i++) {
         pl_srv_slot *sl = &s->slots[i];
         kv += sl->n_cache;
+        sl->n_cache_pub = sl->n_cache;
         if (sl->req && (sl->out_row >= 0 || sl->finished)) publish(s, sl);
     }
     s->kv_used = kv;

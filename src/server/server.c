@@ -258,7 +258,7 @@ static void handle_props(struct mg_connection *conn, pl_server *s) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddNumberToObject(o, "id", i);
         cJSON_AddBoolToObject(o, "busy", s->slots[i].req != NULL);
-        cJSON_AddNumberToObject(o, "n_cache", s->slots[i].n_cache);
+        cJSON_AddNumberToObject(o, "n_cache", s->slots[i].n_cache_pub);
         cJSON_AddItemToArray(slots, o);
     }
     cJSON_AddNumberToObject(root, "queue_length", s->queue_len);

@@ -139,6 +139,7 @@ typedef struct pl_srv_slot {
     int32_t     seq;
     pl_token   *cache;   /* [n_ctx] the tokens the sequence holds, in order */
     int32_t     n_cache;
+    int32_t     n_cache_pub; /* n_cache as of the last step, under srv->mu (for /props) */
     pl_srv_req *req;     /* NULL: free */
     int32_t     n_done;  /* prompt tokens decoded */
     bool        gen;     /* past the prompt: `next` is the token to decode */

@@ -532,6 +532,36 @@ static void test_queue_full_and_disconnect(void **state) {
     pl_server_free(s);
 }
 
+/* Keep-alive comments while nothing else is sent; the per-request timeout. */
+static void test_ping_and_timeout(void **state) {
+    (void)state;
+    hooks h = { .step_sleep_us = 60000 }; /* 60 ms a step */
+    pl_server_params p = base_params(&h);
+    p.ping_ms = 10;
+    p.timeout_s = 1;
+    pl_server *s = start(&p);
+    assert_int_equal(pl_server_wait_loaded(s), PL_OK);
+    int port = pl_server_port(s);
+    const char *body = "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_tokens\":3,\"ignore_eos\":true,"
+                       "\"temperature\":0,\"stream\":true}";
+    http_resp r = { 0 };
+    http_do(port, "POST", "/v1/chat/completions", body, strlen(body), NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "\n\n: ping\n\n"));
+    assert_non_null(strstr(r.body, "data: [DONE]"));
+    http_resp_free(&r);
+    /* 100 tokens at 60 ms a step cannot finish in 1 s: 504, and the slot is freed */
+    const char *slow = "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_tokens\":100,\"ignore_eos\":true}";
+    double t0 = now_s();
+    http_do(port, "POST", "/v1/chat/completions", slow, strlen(slow), NULL, &r);
+    double took = now_s() - t0;
+    check_error(&r, 504, NULL);
+    assert_true(took >= 0.9 && took < 3.0);
+    http_resp_free(&r);
+    wait_props(port, false, 0);
+    pl_server_free(s);
+}
+
 /* ---- limits and errors ---- */
 
 static void test_auth(void **state) {
@@ -776,6 +806,7 @@ int main(void) {
         cmocka_unit_test(test_concurrent_equals_sequential),
         cmocka_unit_test(test_second_turn_cached),
         cmocka_unit_test(test_queue_full_and_disconnect),
+        cmocka_unit_test(test_ping_and_timeout),
         cmocka_unit_test(test_auth),
         cmocka_unit_test(test_bad_requests),
         cmocka_unit_test(test_health_while_loading),
