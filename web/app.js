@@ -200,6 +200,7 @@ async function generate(c) {
   const v = appendView(msg, true);
   const ac = new AbortController();
   busy = { ac, view: v, conv: c };
+  v.art.setAttribute('aria-busy', 'true'); // screen readers: read it once, when done
   setBusy(true);
   const t0 = performance.now();
   let tFirst = null;
@@ -224,7 +225,7 @@ async function generate(c) {
     msg.metrics = computeMetrics({ timings: r.timings, usage: r.usage, t0, tFirst, tEnd: performance.now(), deltas });
     if (r.finish_reason) msg.finish = r.finish_reason;
   } catch (e) {
-    if (e.name === 'AbortError') {
+    if (e.name === 'AbortError' || msg.stopped) {
       msg.stopped = true;
       msg.metrics = computeMetrics({ t0, tFirst, tEnd: performance.now(), deltas });
     } else {
@@ -232,12 +233,14 @@ async function generate(c) {
     }
   } finally {
     if (!msg.reasoning) delete msg.reasoning;
+    v.art.removeAttribute('aria-busy');
     busy = null;
     updateMessage(v);
     setBusy(false);
     store.touch(c);
     renderSidebar();
-    $('conv-title').textContent = c.title;
+    // the user may have switched conversations meanwhile (that stops this one)
+    if (c === store.current) $('conv-title').textContent = c.title;
   }
 }
 
@@ -530,6 +533,9 @@ function wire() {
   });
   $('input').addEventListener('input', autoGrow);
   $('stop').addEventListener('click', stopGeneration);
+  document.addEventListener('keydown', (e) => {
+    if (e.key === 'Escape' && (busy || turn) && !$('settings').open) stopGeneration();
+  });
   $('mic').addEventListener('click', toggleVoice);
   $('new-chat').addEventListener('click', () => {
     stopGeneration();
@@ -558,7 +564,17 @@ function wire() {
     }
   });
   // a reload mid-answer keeps what has arrived
-  window.addEventListener('pagehide', () => store.persist());
+  // (beforeunload comes before the browser cuts the stream, which would read
+  // as a network error; pagehide is what mobile browsers fire)
+  const leaving = () => {
+    if (busy) {
+      busy.view.msg.stopped = true;
+      busy.ac.abort();
+    }
+    store.persist();
+  };
+  window.addEventListener('beforeunload', leaving);
+  window.addEventListener('pagehide', leaving);
 }
 
 wire();

@@ -64,9 +64,12 @@ export async function launchBrowser(extraArgs = []) {
 }
 
 // A page that fails the test on any script error or console error.
+const openPages = [];
+
 export async function newPage(browser, opts = {}) {
   const ctx = await browser.newContext({ viewport: { width: 1100, height: 800 }, ...opts });
   const page = await ctx.newPage();
+  openPages.push(page);
   page.errors = [];
   page.on('pageerror', (e) => page.errors.push(`pageerror: ${e.message}`));
   page.on('console', (m) => {
@@ -167,6 +170,16 @@ export async function api(server, p, body) {
   return JSON.parse(text);
 }
 
+// Random weights: greedy decoding may pick an empty [PAD] token over and over
+// for some prompts. The first prompt whose greedy answer has visible text.
+export async function visiblePrompt(server, field, maxTokens = 24) {
+  for (const q of ['Hello there', 'Why is the sky blue?', 'Tell me a story', 'What is 2+2?', 'Hi']) {
+    const r = await api(server, '/v1/chat/completions', { messages: [{ role: 'user', content: q }], temperature: 0, max_tokens: maxTokens });
+    if (r.choices[0].message[field]) return q;
+  }
+  return fail(`no prompt gives visible ${field} (the model answered only empty tokens)`);
+}
+
 // Run named steps in order; print each; on failure print the server log tail,
 // clean up and exit 1.
 export async function run(name, fn) {
@@ -183,6 +196,10 @@ export async function run(name, fn) {
     } else {
       console.log(`FAIL ${name}: ${e.stack || e}`);
       code = 1;
+      // what the pages showed when it failed
+      for (const [i, p] of openPages.entries()) {
+        await screenshot(p, `FAILED-${path.basename(process.argv[1], '.mjs')}-${i}`).catch(() => {});
+      }
     }
   }
   for (const f of cleanups.reverse()) {

@@ -11,7 +11,7 @@
 //    the deepseek-r1 template, whose generation prompt opens <think>, so
 //    everything the model says is reasoning);
 //  - screenshots at desktop and phone width.
-import { run, step, check, checkEq, fail, launchBrowser, newPage, checkNoErrors, screenshot, startServer, fixture, api, sleep } from './harness.mjs';
+import { run, step, check, checkEq, visiblePrompt, launchBrowser, newPage, checkNoErrors, screenshot, startServer, fixture, api, sleep } from './harness.mjs';
 
 const MAX_TOKENS = 24;
 
@@ -81,16 +81,6 @@ async function sendAndCapture(page, text) {
   return { a, ...(await nextStream(page, n)) };
 }
 
-// Random weights: greedy decoding may pick an empty [PAD] token over and over
-// for some prompts. The first prompt whose greedy answer has visible text.
-async function visiblePrompt(server, field) {
-  for (const q of ['Hello there', 'Why is the sky blue?', 'Tell me a story', 'What is 2+2?', 'Hi']) {
-    const r = await api(server, '/v1/chat/completions', { messages: [{ role: 'user', content: q }], temperature: 0, max_tokens: MAX_TOKENS });
-    if (r.choices[0].message[field]) return q;
-  }
-  return fail(`no prompt gives visible ${field} (the model answered only empty tokens)`);
-}
-
 const storedConvs = (page) => page.evaluate(() => JSON.parse(localStorage.getItem('parley.conversations.v1')));
 
 run('chat against parley serve', async (t) => {
@@ -122,7 +112,7 @@ run('chat against parley serve', async (t) => {
   await setSettings(page, { temp: 0, max: MAX_TOKENS });
   let first;
   await step('send: indicator, streamed tokens, metrics', async () => {
-    first = await sendAndCapture(page, await visiblePrompt(server, 'content'));
+    first = await sendAndCapture(page, await visiblePrompt(server, 'content', MAX_TOKENS));
     const rec = await page.evaluate(() => window.rec);
     const firstText = rec.findIndex((s) => s.len > 0 || s.rlen > 0);
     check(firstText > 0, `no text arrived: ${JSON.stringify(rec)}`);
@@ -236,7 +226,7 @@ run('chat against parley serve', async (t) => {
     await p2.addInitScript(installRecorder);
     await p2.goto(`${think.url}/`);
     await setSettings(p2, { temp: 0, max: MAX_TOKENS });
-    const { a, sse } = await sendAndCapture(p2, await visiblePrompt(think, 'reasoning_content'));
+    const { a, sse } = await sendAndCapture(p2, await visiblePrompt(think, 'reasoning_content', MAX_TOKENS));
     check(sse.reasoning.length > 0, 'the server streamed reasoning_content');
     const rec = await p2.evaluate(() => window.rec);
     const rlens = new Set(rec.map((s) => s.rlen).filter((n) => n > 0));

@@ -2,7 +2,7 @@
 // keeps what arrived, and the server (one slot, so a stuck slot would block
 // everything) frees the slot at once, long before the answer's 1000 tokens
 // (tens of tok/s on the SmolLM2-135M-shape fixture: > 10 s) would be done.
-import { run, step, check, checkEq, launchBrowser, newPage, checkNoErrors, screenshot, startServer, fixture, api, sleep } from './harness.mjs';
+import { run, step, check, checkEq, launchBrowser, newPage, checkNoErrors, screenshot, startServer, fixture, api, sleep, visiblePrompt } from './harness.mjs';
 
 run('stop against parley serve', async (t) => {
   const server = await startServer(fixture('smollm2-135m-spm-q8_0.gguf'), ['-np', '1', '-c', '2048', '-t', '1']);
@@ -15,13 +15,13 @@ run('stop against parley serve', async (t) => {
 
   await page.click('#open-settings');
   await page.fill('#s-max', '1000');
-  await page.locator('#s-temp').fill('1');
+  await page.locator('#s-temp').fill('0');
   await page.click('#settings button[value=close]');
 
   const a = page.locator('.msg.assistant').last();
   let atStop;
   await step('stop mid-answer', async () => {
-    await page.fill('#input', 'Write a very long story');
+    await page.fill('#input', await visiblePrompt(server, 'content'));
     await page.press('#input', 'Enter');
     await page.locator('#stop').waitFor();
     // a few tokens in: the answer (or thoughts) has grown past 10 characters
@@ -62,6 +62,27 @@ run('stop against parley serve', async (t) => {
     check(conv.messages[1].content.length > 0, 'stored partial answer');
     check(await a.locator('.metrics .m-ttft').count() === 1, 'page-measured metrics on a stopped answer');
     await screenshot(page, 'stop');
+  });
+
+  await step('reload mid-answer keeps the partial answer and frees the slot', async () => {
+    await page.click('#new-chat');
+    await page.fill('#input', await visiblePrompt(server, 'content'));
+    await page.press('#input', 'Enter');
+    await page.waitForFunction(() => {
+      const m = [...document.querySelectorAll('.msg.assistant')].pop();
+      return m && m.querySelector('.content').textContent.length > 10;
+    }, null, { timeout: 30000 });
+    await page.reload();
+    const b = page.locator('.msg.assistant').last();
+    await b.waitFor();
+    checkEq(await b.locator('.note').textContent(), 'Stopped.', 'reloaded partial answer is marked stopped');
+    check((await b.locator('.content').textContent()).length > 10, 'partial answer kept over the reload');
+    const t0 = Date.now();
+    while ((await api(server, '/props')).slots[0].busy) {
+      check(Date.now() - t0 < 2000, 'slot still busy 2 s after the reload');
+      await sleep(50);
+    }
+    await page.locator('#conv-list li').last().click(); // back to the first chat
   });
 
   await step('regenerate after stop works', async () => {
