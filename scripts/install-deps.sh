@@ -8,8 +8,9 @@ set -eu
 PKGS="cmake make gcc clang pkg-config libc6-dev libcmocka-dev libclang-rt-14-dev libpcre2-dev libcjson-dev libcurl4-openssl-dev libssl-dev libyaml-dev libcivetweb-dev"
 # speech: audio I/O, resampling, eSpeak NG (TTS), PocketSphinx + its en-us model (STT)
 PKGS="$PKGS libsndfile1-dev libsamplerate0-dev libespeak-ng-dev espeak-ng-data libpocketsphinx-dev pocketsphinx-en-us"
-# web page tests (tests/web): a headless browser for playwright-core
-PKGS="$PKGS chromium"
+# web page tests (tests/web): chromium for playwright-core; firefox-esr driven
+# over WebDriver BiDi (the page must work in both)
+PKGS="$PKGS chromium firefox-esr"
 
 # tests/web's npm packages (playwright-core, pinned by package-lock.json) into
 # its git-ignored node_modules; again only when the lock file changed. Without
