@@ -202,7 +202,7 @@ void pl_srv_wait_done(pl_server *s, pl_srv_req *r);
 /* Free a request's objects (after done or when it was never queued). */
 void pl_srv_req_free(pl_server *s, pl_srv_req *r);
 
-/* HTTP side (http.c / api.c) */
+/* HTTP side (server.c, api.c) */
 int pl_srv_handle_completion(struct mg_connection *conn, pl_server *s, pl_srv_kind kind, const char *body,
                              size_t len);
 /* Write a response with a body; counts the status in the metrics. */
