@@ -8,6 +8,27 @@ set -eu
 PKGS="cmake make gcc clang pkg-config libc6-dev libcmocka-dev libclang-rt-14-dev libpcre2-dev libcjson-dev libcurl4-openssl-dev libssl-dev libyaml-dev libcivetweb-dev"
 # speech: audio I/O, resampling, eSpeak NG (TTS), PocketSphinx + its en-us model (STT)
 PKGS="$PKGS libsndfile1-dev libsamplerate0-dev libespeak-ng-dev espeak-ng-data libpocketsphinx-dev pocketsphinx-en-us"
+# web page tests (tests/web): chromium for playwright-core; firefox-esr driven
+# over WebDriver BiDi (the page must work in both)
+PKGS="$PKGS chromium firefox-esr"
+
+# tests/web's npm packages (playwright-core, pinned by package-lock.json) into
+# its git-ignored node_modules; again only when the lock file changed. Without
+# npm or the registry the browser tests skip, so this only warns.
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+web_deps() {
+  d="$ROOT/tests/web"
+  [ -f "$d/package-lock.json" ] || return 0
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "install-deps: npm not found: the browser tests (tests/web) will skip" >&2
+    return 0
+  fi
+  if [ ! -f "$d/node_modules/.package-lock.json" ] || [ "$d/package-lock.json" -nt "$d/node_modules/.package-lock.json" ]; then
+    (cd "$d" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null) ||
+      echo "install-deps: npm ci failed in tests/web: the browser tests will skip" >&2
+  fi
+  return 0
+}
 
 # Test-only npm packages (package.json / package-lock.json at the root): the
 # official openai client that tests/server drives `parley serve` with. `npm ci`
@@ -34,6 +55,7 @@ for p in $PKGS; do
 done
 if [ -z "$missing" ]; then
   npm_deps
+  web_deps
   exit 0
 fi
 
@@ -60,3 +82,4 @@ if ! $SUDO apt-get install -y -q --no-install-recommends $missing >/dev/null; th
 fi
 echo "install-deps: done"
 npm_deps
+web_deps
