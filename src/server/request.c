@@ -215,6 +215,32 @@ static pl_status parse_prompt(pl_ctx *ctx, const cJSON *root, pl_srv_opts *o, pl
     return PL_OK;
 }
 
+/* cJSON recurses once per nesting level and the HTTP worker threads have
+ * small stacks: a body of 100k '[' overflowed one. The depth is checked first,
+ * outside strings, in one pass (O(len), no allocation). */
+cJSON *pl_srv_json_parse(const char *body, size_t len, bool *too_deep) {
+    int depth = 0;
+    bool in_str = false;
+    *too_deep = false;
+    for (size_t i = 0; i < len; i++) {
+        char c = body[i];
+        if (in_str) {
+            if (c == '\\') i++;
+            else if (c == '"') in_str = false;
+        } else if (c == '"') {
+            in_str = true;
+        } else if (c == '[' || c == '{') {
+            if (++depth > PL_SRV_JSON_MAX_DEPTH) {
+                *too_deep = true;
+                return NULL;
+            }
+        } else if (c == ']' || c == '}') {
+            depth--;
+        }
+    }
+    return cJSON_ParseWithLength(body, len);
+}
+
 pl_status pl_srv_parse_request(pl_ctx *ctx, pl_srv_kind kind, const char *body, size_t len,
                                const pl_sampler_params *defaults, pl_conv *conv, pl_srv_opts *o, pl_srv_error *err) {
     memset(o, 0, sizeof *o);
@@ -225,8 +251,10 @@ pl_status pl_srv_parse_request(pl_ctx *ctx, pl_srv_kind kind, const char *body, 
     o->sampling.n_logit_bias = 0;
     o->sampling.max_tokens = 0;
     o->sampling.seed = PL_SAMPLER_SEED_RANDOM;
-    cJSON *root = cJSON_ParseWithLength(body, len);
-    if (!root) return BAD(NULL, "the body is not valid JSON");
+    bool deep;
+    cJSON *root = pl_srv_json_parse(body, len, &deep);
+    if (!root) return BAD(NULL, deep ? "the JSON is nested deeper than " PL_SRV_STR(PL_SRV_JSON_MAX_DEPTH) " levels"
+                                     : "the body is not valid JSON");
     pl_status st = PL_OK;
     if (!cJSON_IsObject(root)) {
         st = BAD(NULL, "the body must be a JSON object");

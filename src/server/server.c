@@ -286,7 +286,8 @@ static void handle_metrics(struct mg_connection *conn, pl_server *s) {
 
 static void handle_tokenize(struct mg_connection *conn, pl_server *s, const char *body, size_t len) {
     pl_srv_error e;
-    cJSON *req = cJSON_ParseWithLength(body, len);
+    bool deep;
+    cJSON *req = pl_srv_json_parse(body, len, &deep);
     const cJSON *content = cJSON_GetObjectItemCaseSensitive(req, "content");
     const cJSON *special = cJSON_GetObjectItemCaseSensitive(req, "add_special");
     const cJSON *pieces = cJSON_GetObjectItemCaseSensitive(req, "with_pieces");
@@ -336,7 +337,8 @@ static void handle_tokenize(struct mg_connection *conn, pl_server *s, const char
 
 static void handle_detokenize(struct mg_connection *conn, pl_server *s, const char *body, size_t len) {
     pl_srv_error e;
-    cJSON *req = cJSON_ParseWithLength(body, len);
+    bool deep;
+    cJSON *req = pl_srv_json_parse(body, len, &deep);
     const cJSON *tokens = cJSON_GetObjectItemCaseSensitive(req, "tokens");
     int n = cJSON_IsArray(tokens) ? cJSON_GetArraySize(tokens) : -1;
     pl_token *ids = n > 0 ? pl_calloc(s->ctx, (size_t)n, sizeof *ids) : NULL;

@@ -54,6 +54,13 @@ typedef struct pl_srv_opts {
  * be empty). defaults: the server's sampling defaults. On error fills err
  * (400 with the parameter named) and returns PL_ERR_INVALID_ARG (or
  * PL_ERR_NOMEM: 500). The opts are always safe to free. */
+/* Nesting deeper than this is refused before parsing (cJSON recurses per level). */
+#define PL_SRV_JSON_MAX_DEPTH 64
+#define PL_SRV_STR_(x) #x
+#define PL_SRV_STR(x) PL_SRV_STR_(x)
+/* cJSON_ParseWithLength after a depth check; NULL with *too_deep set past
+ * PL_SRV_JSON_MAX_DEPTH, NULL with it clear on a syntax error. */
+cJSON *pl_srv_json_parse(const char *body, size_t len, bool *too_deep);
 pl_status pl_srv_parse_request(pl_ctx *ctx, pl_srv_kind kind, const char *body, size_t len,
                                const pl_sampler_params *defaults, pl_conv *conv, pl_srv_opts *opts,
                                pl_srv_error *err);
