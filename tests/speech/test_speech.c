@@ -357,6 +357,45 @@ static void test_refusals(void **state) {
     pl_audio_free(a);
     free(c);
     free(b);
+    /* headers lying about their sizes: RIFF and data chunk sizes claiming 4 GiB
+     * (a "duration bomb" of 37 hours at 16 kHz) over 1600 real frames. What is
+     * loaded is what the file holds (never an allocation sized by the claim),
+     * or a clear refusal; never a crash or a read past the buffer (ASan). */
+    {
+        b = make_wav(1600, 16000, 1, &n);
+        size_t dpos = 12;
+        while (dpos + 8 <= n && memcmp(b + dpos, "data", 4) != 0) {
+            uint32_t len = (uint8_t)b[dpos + 4] | (uint8_t)b[dpos + 5] << 8 | (uint8_t)b[dpos + 6] << 16 |
+                           (uint32_t)(uint8_t)b[dpos + 7] << 24;
+            dpos += 8 + len + (len & 1);
+        }
+        assert_true(dpos + 8 <= n);
+        const uint32_t lies[] = { 0xFFFFFFFFu, 0x7FFFFFF0u, (uint32_t)(n - dpos - 8) + 2 };
+        for (size_t i = 0; i < 3; i++) {
+            c = malloc(n);
+            memcpy(c, b, n);
+            put32(c + 4, lies[i]);        /* RIFF size */
+            put32(c + dpos + 4, lies[i]); /* data size */
+            pl_audio *la = NULL;
+            pl_status st = pl_audio_load_memory(ctx, c, n, NULL, &la);
+            if (st == PL_OK) {
+                assert_true(la->n_frames <= 1600); /* what is there, not what is claimed */
+                assert_true(la->n_frames >= 1590);
+                pl_audio_free(la);
+            } else {
+                assert_null(la);
+                assert_true(st == PL_ERR_FORMAT || st == PL_ERR_RANGE);
+                assert_true(strlen(pl_ctx_last_error(ctx)) > 0);
+            }
+            free(c);
+        }
+        /* a data chunk cut in the middle of a frame: the whole frames only */
+        pl_audio *la = NULL;
+        assert_int_equal(pl_audio_load_memory(ctx, b, n - 3, NULL, &la), PL_OK);
+        assert_int_equal(la->n_frames, 1598);
+        pl_audio_free(la);
+        free(b);
+    }
     /* a valid header with no samples (found by fuzz_audio) */
     b = make_wav(0, 16000, 1, &n);
     expect_refused(b, n, NULL, PL_ERR_FORMAT, "no samples");
