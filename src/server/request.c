@@ -198,6 +198,14 @@ static pl_status refuse_unsupported(const cJSON *root, pl_srv_error *err) {
     const cJSON *lp = cJSON_GetObjectItemCaseSensitive(root, "logprobs");
     if (lp && !cJSON_IsNull(lp) && !cJSON_IsFalse(lp) && !(cJSON_IsNumber(lp) && lp->valuedouble == 0))
         return BAD("logprobs", "'logprobs' is not supported yet");
+    /* llama-server's n_probs and OpenAI's top_logprobs: refused, not ignored
+     * (a client asking for probabilities must not get an answer without them) */
+    static const char *const probs[] = { "n_probs", "top_logprobs" };
+    for (size_t i = 0; i < sizeof probs / sizeof probs[0]; i++) {
+        const cJSON *x = cJSON_GetObjectItemCaseSensitive(root, probs[i]);
+        if (x && !cJSON_IsNull(x) && !(cJSON_IsNumber(x) && x->valuedouble == 0))
+            return BAD(probs[i], "'%s' is not supported yet", probs[i]);
+    }
     return PL_OK;
 }
 

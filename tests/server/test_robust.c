@@ -157,6 +157,9 @@ static void test_parameter_ranges(void **state) {
     expect_400(MSG "\"temperature\":-1}", "temperature", NULL);
     expect_400(MSG "\"logit_bias\":{\"-1\":5}}", "logit_bias", NULL);
     expect_400(MSG "\"logit_bias\":{\"1000000\":5}}", "logit_bias", NULL);
+    expect_400(MSG "\"n_probs\":5}", "n_probs", "not supported yet");
+    expect_400(MSG "\"n_probs\":-100000}", "n_probs", "not supported yet");
+    expect_400(MSG "\"top_logprobs\":3}", "top_logprobs", "not supported yet");
     /* a huge max_tokens is capped at the context: the answer ends with "length"
      * inside the slot's 256 tokens */
     const char *huge = MSG "\"max_tokens\":1000000000,\"ignore_eos\":true,\"temperature\":0}";
