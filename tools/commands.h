@@ -16,4 +16,5 @@
     X(speak,   cmd_speak,   "speak text into a WAV or raw PCM file") \
     X(quantize, cmd_quantize, "rewrite a GGUF model in a quant mix (q8_0, q4_0, q4_k_m, ...)") \
     X(bench,   cmd_bench,   "measure prompt (pp) and generation (tg) speed of a model, llama-bench style") \
+    X(bench_stt, cmd_bench_stt, "time the native Whisper recognizer: mel, encoder, decoder per token, RTF") \
     X(version, cmd_version, "print the version and the CPU features parley detected")
