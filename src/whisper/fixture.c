@@ -124,8 +124,11 @@ pl_status pl_whisper_fixture_make(pl_ctx *ctx, const pl_whisper_fixture_params *
         .n_audio_state = shapes[si].state, .n_audio_head = shapes[si].head, .n_audio_layer = shapes[si].layer,
         .n_text_ctx = p->n_text_ctx > 0 ? p->n_text_ctx : 448,
         .n_text_state = shapes[si].state, .n_text_head = shapes[si].head, .n_text_layer = shapes[si].layer,
-        .n_mels = 80, .ftype = ftype,
+        .n_mels = p->n_mels > 0 ? p->n_mels : 80, .ftype = ftype,
     };
+    if (p->n_state > 0) h.n_audio_state = h.n_text_state = p->n_state;
+    if (p->n_head > 0) h.n_audio_head = h.n_text_head = p->n_head;
+    if (p->n_layer > 0) h.n_audio_layer = h.n_text_layer = p->n_layer;
     wh_spec *specs = NULL;
     size_t n_specs = 0;
     pl_status st = wh_tensor_specs(ctx, &h, &specs, &n_specs);
@@ -147,7 +150,7 @@ pl_status pl_whisper_fixture_make(pl_ctx *ctx, const pl_whisper_fixture_params *
         b.nomem = true;
     }
     /* vocabulary: offsets of each token's bytes in the buffer (it may move) */
-    const int32_t n_stored = 50257;
+    const int32_t n_stored = p->n_vocab_stored >= 256 && p->n_vocab_stored <= 50257 ? p->n_vocab_stored : 50257;
     size_t *voff = pl_malloc(ctx, (size_t)n_stored * sizeof *voff);
     uint32_t *vlen = pl_malloc(ctx, (size_t)n_stored * sizeof *vlen);
     if (!voff || !vlen) b.nomem = true;
@@ -158,7 +161,7 @@ pl_status pl_whisper_fixture_make(pl_ctx *ctx, const pl_whisper_fixture_params *
         if (i < 256) {
             tok[0] = (char)i;
             len = 1;
-        } else if (i == n_stored - 1 && !p->multilingual) {
+        } else if (i == n_stored - 1 && !p->multilingual && n_stored == 50257) {
             len = (size_t)snprintf(tok, sizeof tok, "<|endoftext|>");
         } else {
             /* join two earlier tokens: mostly letters and ' ' (ids 32, 97..122) */

@@ -148,6 +148,8 @@ typedef struct pl_whisper_fixture_params {
     int         n_audio_ctx; /* 0: 1500 */
     int         n_text_ctx;  /* 0: 448 */
     uint64_t    seed;
+    /* non-zero: override the shape's (small seed files for the fuzzer) */
+    int         n_state, n_head, n_layer, n_mels, n_vocab_stored;
 } pl_whisper_fixture_params;
 
 /* Make the whole file in memory (*out, *size; free with pl_free(ctx, *out)). */
