@@ -516,7 +516,7 @@ static void test_timestamp_rules(void **state) {
     pl_whisper_state *s;
     assert_int_equal(pl_whisper_state_init(m, 2, TEST_T, &s), PL_OK);
     const pl_whisper_specials *sp = pl_whisper_model_specials(m);
-    size_t n = 16000 * 2; /* two windows of 0.96 s and a bit */
+    size_t n = 16000 * 3 / 2; /* two windows of 0.96 s */
     float *pcm = test_audio(n);
     for (int run = 0; run < 3; run++) {
         pl_whisper_params p = pl_whisper_default_params();
@@ -562,14 +562,108 @@ static void test_timestamp_rules(void **state) {
     pl_whisper_model_free(m);
 }
 
+/* q8_0 weights (activations quantized to q8_0 per 32): encoder within a looser tolerance */
+static void test_encoder_q8_0(void **state) {
+    (void)state;
+    char path[1100];
+    snprintf(path, sizeof path, "%s/whisper-tiny-en-q8_0-small.bin", getenv("PL_FIXTURE_DIR"));
+    size_t size;
+    uint8_t *bytes = read_all(path, &size);
+    assert_non_null(bytes);
+    pl_whisper_model *m;
+    assert_int_equal(pl_whisper_model_load_mem(ctx, bytes, size, &m), PL_OK);
+    assert_string_equal(pl_whisper_model_type_name(m), "q8_0");
+    assert_int_equal(pl_whisper_model_hparams(m)->n_audio_ctx, 64);
+    assert_int_equal(pl_whisper_model_hparams(m)->ftype, 7);
+    pl_whisper_state *s;
+    assert_int_equal(pl_whisper_state_init(m, 2, 0, &s), PL_OK);
+    assert_int_equal(pl_whisper_state_init(m, 2, 65, &(pl_whisper_state *){ NULL }), PL_ERR_RANGE);
+    float *pcm = test_audio(16000);
+    assert_int_equal(pl_whisper_set_audio(s, pcm, 16000), PL_OK);
+    assert_int_equal(pl_whisper_encode(s), PL_OK);
+    int T;
+    const float *enc = pl_whisper_encoder_output(s, &T);
+    assert_int_equal(T, 64);
+    ref_file f;
+    assert_int_equal(ref_file_walk(bytes, size, &f), 0);
+    ref_model *rm = ref_model_load(&f);
+    float *want = malloc((size_t)T * 384 * sizeof(float));
+    ref_encode(rm, s->mel, T, want);
+    double worst = 0, sum = 0, mag = 0;
+    for (size_t i = 0; i < (size_t)T * 384; i++) {
+        worst = fmax(worst, fabs((double)enc[i] - want[i]));
+        sum += fabs((double)enc[i] - want[i]);
+        mag = fmax(mag, fabs(want[i]));
+    }
+    fprintf(stderr, "q8_0 encoder vs reference: max |d| %.2e, mean %.2e (max |x| %.2f)\n", worst, sum / (T * 384), mag);
+    assert_true(worst < 3e-2 * mag);
+    assert_true(sum / (T * 384) < 1e-2);
+    /* the decoder context is 16: decoding past it is refused */
+    const float *logits;
+    int32_t toks[17] = { 0 };
+    assert_int_equal(pl_whisper_decode(s, toks, 17, 0, &logits), PL_ERR_CONTEXT_FULL);
+    toks[0] = 51864;
+    assert_int_equal(pl_whisper_decode(s, toks, 1, 0, &logits), PL_ERR_RANGE);
+    free(want);
+    free(pcm);
+    free(bytes);
+    ref_model_free(rm);
+    ref_file_free(&f);
+    pl_whisper_state_free(s);
+    pl_whisper_model_free(m);
+}
+
+/* `parley transcribe --stt whisper` on 1.5 s of headerless audio in every segment format
+ * (random weights: the text is noise, the shapes of the outputs are checked) */
+static void test_cli_transcribe(void **state) {
+    (void)state;
+    const char *bin = getenv("PL_BIN"), *dir = getenv("PL_FIXTURE_DIR");
+    char raw[1100], cmd[4096], out[65536];
+    snprintf(raw, sizeof raw, "%s/whisper-cli-test.s16", dir);
+    float *pcm = test_audio(24000);
+    FILE *f = fopen(raw, "wb");
+    assert_non_null(f);
+    for (int i = 0; i < 24000; i++) {
+        int16_t v = (int16_t)(pcm[i] * 32767.0f);
+        fwrite(&v, 2, 1, f);
+    }
+    fclose(f);
+    free(pcm);
+    const struct { const char *fmt, *want; } cases[] = {
+        { "verbose_json", "\"segments\":[{" }, { "srt", " --> " }, { "vtt", "WEBVTT" }, { "json", "{\"text\":" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(cmd, sizeof cmd, "%s transcribe --stt whisper --stt-model %s/whisper-tiny-en-q8_0-small.bin "
+                 "--threads 2 --no-vad --raw 16000 --format %s %s", bin, dir, cases[i].fmt, raw);
+        FILE *p = popen(cmd, "r");
+        assert_non_null(p);
+        size_t n = fread(out, 1, sizeof out - 1, p);
+        out[n] = '\0';
+        assert_int_equal(pclose(p), 0);
+        if (!strstr(out, cases[i].want)) fprintf(stderr, "%s: %s\n", cases[i].fmt, out);
+        assert_non_null(strstr(out, cases[i].want));
+    }
+    /* a model that is neither a file nor in the store is refused with a message */
+    snprintf(cmd, sizeof cmd, "PARLEY_HOME=%s %s transcribe --stt whisper --stt-model whisper-nosuch --raw 16000 %s 2>&1",
+             dir, bin, raw);
+    FILE *p = popen(cmd, "r");
+    size_t n = fread(out, 1, sizeof out - 1, p);
+    out[n] = '\0';
+    assert_int_not_equal(pclose(p), 0);
+    assert_non_null(strstr(out, "whisper"));
+    remove(raw);
+}
+
 /* the STT row: create with a fixture path, transcribe, errors */
 static void test_stt_backend(void **state) {
     (void)state;
     setenv("PARLEY_WHISPER_AUDIO_CTX", "32", 1);
     setenv("PARLEY_WHISPER_THREADS", "2", 1);
+    char small[1100];
+    snprintf(small, sizeof small, "%s/whisper-tiny-en-q8_0-small.bin", getenv("PL_FIXTURE_DIR"));
     pl_stt_params p = pl_stt_default_params();
     p.backend = "whisper";
-    p.model = en_path;
+    p.model = small; /* text ctx 16: random weights can't decode for long */
     pl_stt *stt = NULL;
     assert_int_equal(pl_stt_init(ctx, &p, &stt), PL_OK);
     float *pcm = test_audio(8000);
@@ -599,6 +693,8 @@ int main(void) {
         cmocka_unit_test(test_language_vs_ref),
         cmocka_unit_test(test_timestamp_rules),
         cmocka_unit_test(test_stt_backend),
+        cmocka_unit_test(test_encoder_q8_0),
+        cmocka_unit_test(test_cli_transcribe),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
