@@ -494,10 +494,19 @@ pl_status pl_whisper_full(pl_whisper_state *s, const pl_whisper_params *params, 
         if (p.suppress_non_speech) st = non_speech_ids(&w);
     }
     if (st == PL_OK && p.initial_prompt && *p.initial_prompt) {
-        size_t k = 0;
-        pl_whisper_tokenize(m, p.initial_prompt, NULL, 0, &k);
-        if (!grow(s->ctx, (void **)&w.prompt, &w.prompt_cap, 0, k + 1, sizeof *w.prompt)) st = PL_ERR_NOMEM;
-        else if (pl_whisper_tokenize(m, p.initial_prompt, w.prompt, w.prompt_cap, &k) == PL_OK) w.n_prompt = k;
+        /* Whisper encodes " " + the prompt (a word after <|startofprev|> starts with a space) */
+        size_t k = 0, len = strlen(p.initial_prompt);
+        char *txt = pl_malloc(s->ctx, len + 2);
+        if (!txt) {
+            st = PL_ERR_NOMEM;
+        } else {
+            txt[0] = ' ';
+            memcpy(txt + 1, p.initial_prompt, len + 1);
+            pl_whisper_tokenize(m, txt, NULL, 0, &k);
+            if (!grow(s->ctx, (void **)&w.prompt, &w.prompt_cap, 0, k + 1, sizeof *w.prompt)) st = PL_ERR_NOMEM;
+            else if (pl_whisper_tokenize(m, txt, w.prompt, w.prompt_cap, &k) == PL_OK) w.n_prompt = k;
+            pl_free(s->ctx, txt);
+        }
     }
     /* the mel of the whole recording + 30 s of padding */
     const size_t win = 2 * (size_t)s->T, pad = (size_t)PL_WHISPER_CHUNK_S * PL_WHISPER_SAMPLE_RATE;
