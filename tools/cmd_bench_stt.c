@@ -134,11 +134,12 @@ int cmd_bench_stt(pl_cli *cli, int argc, char **argv) {
     const pl_whisper_hparams *h = pl_whisper_model_hparams(m);
     const pl_whisper_specials *sp = pl_whisper_model_specials(m);
     const double audio_s = (double)audio->n_frames / PL_WHISPER_SAMPLE_RATE;
-    double mel_ms = 0, enc_ms = 0, dec_ms = 0, full_ms = 0, enc_cpu = 0;
+    double mel_ms = 0, enc_ms = 0, dec_ms = 0, full_ms = 0, enc_cpu = 0, mel_cpu = 0, dec_cpu = 0, full_cpu = 0;
     int64_t full_tokens = 0;
     pl_status st = PL_OK;
     for (int64_t r = 0; r <= reps && st == PL_OK; r++) { /* run 0 warms up */
         uint64_t t0 = pl_time_ns();
+        double c0 = cpu_ms();
         st = pl_whisper_set_audio(s, audio->samples, audio->n_frames);
         uint64_t t1 = pl_time_ns();
         double c1 = cpu_ms();
@@ -149,6 +150,7 @@ int cmd_bench_stt(pl_cli *cli, int argc, char **argv) {
         const float *logits = NULL;
         if (st == PL_OK) st = pl_whisper_decode(s, &tok, 1, 0, &logits);
         uint64_t t3 = pl_time_ns();
+        double c3 = cpu_ms();
         for (int64_t k = 0; k < n_steps && st == PL_OK; k++) {
             int32_t best = 0;
             for (int32_t v = 1; v < sp->eot; v++)
@@ -156,18 +158,24 @@ int cmd_bench_stt(pl_cli *cli, int argc, char **argv) {
             st = pl_whisper_decode(s, &best, 1, (int)(k + 1), &logits);
         }
         uint64_t t4 = pl_time_ns();
+        double c4 = cpu_ms();
         pl_whisper_params wp = pl_whisper_default_params();
         wp.temperature_inc = 0.0f;
         wp.max_tokens = (int)max_tokens;
         wp.language = "en";
         const pl_whisper_result *res = NULL;
         uint64_t t5 = pl_time_ns();
+        double c5 = cpu_ms();
         if (st == PL_OK) st = pl_whisper_full(s, &wp, audio->samples, audio->n_frames, &res);
         uint64_t t6 = pl_time_ns();
+        double c6 = cpu_ms();
         if (r == 0 || st != PL_OK) continue;
         mel_ms += (double)(t1 - t0) / 1e6;
         enc_ms += (double)(t2 - t1) / 1e6;
         enc_cpu += c2 - c1;
+        mel_cpu += c1 - c0;
+        dec_cpu += (c4 - c3) / (double)n_steps;
+        full_cpu += c6 - c5;
         dec_ms += (double)(t4 - t3) / 1e6 / (double)n_steps;
         full_ms += (double)(t6 - t5) / 1e6;
         full_tokens = res->t.n_decoded;
@@ -178,6 +186,9 @@ int cmd_bench_stt(pl_cli *cli, int argc, char **argv) {
         mel_ms /= (double)reps;
         enc_ms /= (double)reps;
         enc_cpu /= (double)reps;
+        mel_cpu /= (double)reps;
+        dec_cpu /= (double)reps;
+        full_cpu /= (double)reps;
         dec_ms /= (double)reps;
         full_ms /= (double)reps;
         int T = 0;
@@ -187,18 +198,21 @@ int cmd_bench_stt(pl_cli *cli, int argc, char **argv) {
         int n_thr = threads ? (int)threads : pl_cpu_detect()->n_physical;
         if (json) {
             printf("{\"model\":\"%s\",\"type\":\"%s\",\"n_state\":%d,\"n_layer\":%d,\"audio_ctx\":%d,\"threads\":%d,"
-                   "\"audio_s\":%.2f,\"load_ms\":%.1f,\"mel_ms\":%.2f,\"encoder_ms\":%.1f,\"decoder_ms_per_token\":%.2f,"
-                   "\"encoder_cpu_ms\":%.1f,\"full_ms\":%.1f,\"full_tokens\":%lld,\"rtf\":%.4f}\n",
-                   shape, pl_whisper_model_type_name(m), h->n_audio_state, h->n_audio_layer, T,
-                   n_thr, audio_s, load_ms, mel_ms, enc_ms, dec_ms, enc_cpu, full_ms,
-                   (long long)full_tokens, full_ms / 1000.0 / audio_s);
+                   "\"audio_s\":%.2f,\"load_ms\":%.1f,\"mel_ms\":%.2f,\"mel_cpu_ms\":%.2f,\"encoder_ms\":%.1f,"
+                   "\"encoder_cpu_ms\":%.1f,\"decoder_ms_per_token\":%.2f,\"decoder_cpu_ms_per_token\":%.2f,"
+                   "\"full_ms\":%.1f,\"full_cpu_ms\":%.1f,\"full_tokens\":%lld,\"rtf\":%.4f,\"rtf_cpu\":%.4f}\n",
+                   shape, pl_whisper_model_type_name(m), h->n_audio_state, h->n_audio_layer, T, n_thr, audio_s,
+                   load_ms, mel_ms, mel_cpu, enc_ms, enc_cpu, dec_ms, dec_cpu, full_ms, full_cpu,
+                   (long long)full_tokens, full_ms / 1000.0 / audio_s, full_cpu / 1000.0 / audio_s);
         } else {
-            printf("| model | type | threads | audio ctx | audio s | mel ms | encoder ms (cpu ms) | decoder ms/tok | "
-                   "full ms (tokens) | RTF |\n");
+            /* wall time, and the process CPU time in parentheses (equal when the cores are free) */
+            printf("| model | type | threads | audio ctx | audio s | mel ms (cpu) | encoder ms (cpu) | "
+                   "decoder ms/tok (cpu) | full ms (cpu, tokens) | RTF (cpu) |\n");
             printf("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
-            printf("| %s | %s | %d | %d | %.2f | %.1f | %.1f (%.0f) | %.2f | %.0f (%lld) | %.3f |\n", shape,
-                   pl_whisper_model_type_name(m), n_thr, T, audio_s, mel_ms, enc_ms, enc_cpu, dec_ms, full_ms,
-                   (long long)full_tokens, full_ms / 1000.0 / audio_s);
+            printf("| %s | %s | %d | %d | %.2f | %.1f (%.1f) | %.0f (%.0f) | %.2f (%.2f) | %.0f (%.0f, %lld) | "
+                   "%.3f (%.3f) |\n", shape, pl_whisper_model_type_name(m), n_thr, T, audio_s, mel_ms, mel_cpu,
+                   enc_ms, enc_cpu, dec_ms, dec_cpu, full_ms, full_cpu, (long long)full_tokens,
+                   full_ms / 1000.0 / audio_s, full_cpu / 1000.0 / audio_s);
         }
     }
     pl_whisper_state_free(s);
