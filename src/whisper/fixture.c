@@ -229,6 +229,12 @@ pl_status pl_whisper_fixture_make(pl_ctx *ctx, const pl_whisper_fixture_params *
         }
         uint64_t rb;
         pl_type_row_bytes(type, (uint64_t)rl, &rb);
+        /* rows are converted in an aligned buffer: the file's data is not aligned */
+        uint8_t *q = pl_malloc(ctx, (size_t)rb);
+        if (!q) {
+            b.nomem = true;
+            break;
+        }
         const bool is_norm_w = strstr(e->name, "ln") && strstr(e->name, ".weight");
         const int64_t fan_in = e->kind == WH_CONV ? 3 * e->ne0 : e->ne0;
         const float scale = e->kind == WH_VEC ? 0.05f : (e->kind == WH_POS ? 0.1f : 1.7f / sqrtf((float)fan_in));
@@ -243,8 +249,10 @@ pl_status pl_whisper_fixture_make(pl_ctx *ctx, const pl_whisper_fixture_params *
                     row[k] = (is_norm_w ? 1.0f : 0.0f) + scale * unif(&seed);
                 }
             }
-            pl_type_from_f32(type, row, dst + (size_t)r * rb, rl);
+            pl_type_from_f32(type, row, q, rl);
+            memcpy(dst + (size_t)r * rb, q, (size_t)rb);
         }
+        pl_free(ctx, q);
     }
     pl_free(ctx, row);
     pl_free(ctx, specs);
