@@ -21,6 +21,8 @@
 #include <unistd.h>
 
 #include "cli.h"
+
+int cmd_fixture_whisper(pl_cli *cli, int argc, char **argv); /* cmd_fixture_whisper.c */
 #include "parley/gguf.h"
 #include "parley/tensor.h"
 
@@ -341,6 +343,8 @@ static const char usage_text[] =
     "  --layers N      override the layer count (smaller files for quick runs)\n"
     "  -o, --output F  output path (written to F.tmp, then renamed)\n"
     "  --list          list the presets and types\n"
+    "  --whisper       write a whisper.cpp ggml speech model instead (see\n"
+    "                  'parley fixture --whisper --help')\n"
     "  -h, --help      this text\n";
 
 static void list_presets(void) {
@@ -474,6 +478,8 @@ int cmd_fixture(pl_cli *cli, int argc, char **argv) {
     const char *preset_name = NULL, *type_name = "f16", *vocab = NULL, *out = NULL;
     uint64_t seed = 1;
     int64_t layers = -1;
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--whisper") == 0) return cmd_fixture_whisper(cli, argc, argv);
     if (pl_cli_wants_help(argc, argv)) {
         fputs(usage_text, stdout);
         return 0;

@@ -24,8 +24,13 @@ static const char usage_text[] =
     "\n"
     "options:\n"
     "  --format F        text (default), json, verbose_json, srt or vtt\n"
-    "  --stt NAME        recognizer backend (default pocketsphinx)\n"
-    "  --model PATH      backend model (pocketsphinx: the en-us model directory)\n"
+    "  --stt NAME        recognizer backend: pocketsphinx (default) or whisper\n"
+    "  --stt-model M     backend model (pocketsphinx: the en-us model directory;\n"
+    "                    whisper: a ggml-*.bin file or a store name such as\n"
+    "                    whisper-base.en, default whisper-base.en); --model is the same\n"
+    "  --audio-ctx N     whisper: encode N frames of 20 ms instead of 1500 (30 s);\n"
+    "                    faster on short utterances, less accurate\n"
+    "  --threads N       whisper: threads (default: physical cores)\n"
     "  --language TAG    spoken language (default en)\n"
     "  --partials        decode while reading (pocketsphinx live mode; less accurate)\n"
     "  --no-vad          recognize the whole file as one utterance\n"
@@ -69,8 +74,16 @@ int cmd_transcribe(pl_cli *cli, int argc, char **argv) {
             if (!(fmt_s = pl_cli_opt_value(cli, argc, argv, &i))) return 2;
         } else if (pl_cli_is_opt(a, "--stt")) {
             if (!(sp.backend = pl_cli_opt_value(cli, argc, argv, &i))) return 2;
-        } else if (pl_cli_is_opt(a, "--model")) {
+        } else if (pl_cli_is_opt(a, "--model") || pl_cli_is_opt(a, "--stt-model")) {
             if (!(sp.model = pl_cli_opt_value(cli, argc, argv, &i))) return 2;
+        } else if (pl_cli_is_opt(a, "--audio-ctx") || pl_cli_is_opt(a, "--threads")) {
+            /* the whisper row reads these at create (its params have no fields for them) */
+            bool actx = pl_cli_is_opt(a, "--audio-ctx");
+            if (!(v = pl_cli_opt_value(cli, argc, argv, &i))) return 2;
+            if (!pl_cli_parse_i64(v, actx ? 0 : 1, actx ? 4096 : 1024, &n))
+                return pl_cli_usage_error(cli, "%s takes %s", actx ? "--audio-ctx" : "--threads",
+                                          actx ? "0..4096" : "1..1024");
+            setenv(actx ? "PARLEY_WHISPER_AUDIO_CTX" : "PARLEY_WHISPER_THREADS", v, 1);
         } else if (pl_cli_is_opt(a, "--language")) {
             if (!(sp.language = pl_cli_opt_value(cli, argc, argv, &i))) return 2;
         } else if (strcmp(a, "--partials") == 0) {

@@ -21,4 +21,5 @@
     X(top,     cmd_top,     "live view of a running server: slots, queue, tok/s, TTFT, memory (from /metrics)") \
     X(serve,   cmd_serve,   "serve a model over an OpenAI-compatible HTTP API (continuous batching, SSE, metrics)") \
     X(bench-serve, cmd_bench_serve, "drive a running server with concurrent streaming clients: TTFT, tok/s") \
+    X(bench_stt, cmd_bench_stt, "time the native Whisper recognizer: mel, encoder, decoder per token, RTF") \
     X(version, cmd_version, "print the version and the CPU features parley detected")

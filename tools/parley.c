@@ -23,6 +23,14 @@ static const pl_command commands[] = {
 #undef X
 };
 
+/* Table names are C tokens: '_' in one is spelled '-' on the command line
+ * (bench_stt -> bench-stt). */
+static bool cmd_name_eq(const char *table, const char *arg) {
+    for (; *table && *arg; table++, arg++)
+        if (*table != *arg && !(*table == '_' && *arg == '-')) return false;
+    return *table == *arg;
+}
+
 static void usage(FILE *f) {
     fprintf(f,
             "usage: parley [--log-level debug|info|warn|error|none] [--log-json] <command> [args]\n"
@@ -31,7 +39,13 @@ static void usage(FILE *f) {
             "\n"
             "commands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    {
+        char nm[32];
+        snprintf(nm, sizeof nm, "%s", commands[i].name);
+        for (char *c = nm; *c; c++)
+            if (*c == '_') *c = '-';
+        fprintf(f, "  %-10s %s\n", nm, commands[i].summary);
+    }
     fprintf(f,
             "\n"
             "Run 'parley <command> --help' for a command's options.\n"
@@ -151,8 +165,8 @@ int main(int argc, char **argv) {
             /* "parley help CMD" == "parley CMD --help" */
             char *hargv[] = { argv[i + 1], "--help", NULL };
             for (size_t k = 0; k < sizeof commands / sizeof commands[0]; k++)
-                if (strcmp(commands[k].name, argv[i + 1]) == 0) {
-                    pl_cli cli = { .ctx = NULL, .cmd = commands[k].name };
+                if (cmd_name_eq(commands[k].name, argv[i + 1])) {
+                    pl_cli cli = { .ctx = NULL, .cmd = argv[i + 1] };
                     return commands[k].fn(&cli, 2, hargv);
                 }
         }
@@ -160,13 +174,13 @@ int main(int argc, char **argv) {
         return 0;
     }
     for (size_t k = 0; k < sizeof commands / sizeof commands[0]; k++) {
-        if (strcmp(commands[k].name, name) != 0) continue;
+        if (!cmd_name_eq(commands[k].name, name)) continue;
         pl_ctx *ctx = NULL;
         if (pl_ctx_init(&ctx, &cp) != PL_OK) {
             fprintf(stderr, "parley: out of memory\n");
             return 1;
         }
-        pl_cli cli = { .ctx = ctx, .cmd = commands[k].name };
+        pl_cli cli = { .ctx = ctx, .cmd = name };
         int rc = commands[k].fn(&cli, argc - i, argv + i);
         pl_ctx_free(ctx);
         fflush(stdout);

@@ -9,11 +9,15 @@
 
 typedef enum pl_stt_backend_id {
     PL_STT_BACKEND_POCKETSPHINX = 0,
+    PL_STT_BACKEND_WHISPER,
     PL_STT_BACKEND_COUNT
 } pl_stt_backend_id;
 
+extern const pl_stt_backend pl_stt_backend_whisper; /* stt_whisper.c */
+
 static const pl_stt_backend *const backends[PL_STT_BACKEND_COUNT] = {
     [PL_STT_BACKEND_POCKETSPHINX] = &pl_stt_backend_pocketsphinx,
+    [PL_STT_BACKEND_WHISPER] = &pl_stt_backend_whisper,
 };
 
 struct pl_stt {

@@ -471,16 +471,23 @@ static const pl_stt_backend fake_backend = {
 
 static void test_stt_table(void **state) {
     (void)state;
-    assert_int_equal(pl_stt_backend_count(), 1);
+    assert_int_equal(pl_stt_backend_count(), 2);
     assert_string_equal(pl_stt_backend_at(0)->name, "pocketsphinx");
-    assert_null(pl_stt_backend_at(1));
+    assert_string_equal(pl_stt_backend_at(1)->name, "whisper");
+    assert_null(pl_stt_backend_at(2));
     assert_ptr_equal(pl_stt_backend_find("pocketsphinx"), pl_stt_backend_at(0));
     assert_ptr_equal(pl_stt_backend_of(stt), pl_stt_backend_at(0));
     pl_stt *s = NULL;
     pl_stt_params p = pl_stt_default_params();
-    p.backend = "whisper";
+    p.backend = "nosuch";
     assert_int_equal(pl_stt_init(ctx, &p, &s), PL_ERR_NOT_FOUND);
     assert_non_null(strstr(pl_ctx_last_error(ctx), "pocketsphinx"));
+    assert_non_null(strstr(pl_ctx_last_error(ctx), "whisper"));
+    p = pl_stt_default_params();
+    p.backend = "whisper";
+    p.model = "/nonexistent/ggml-tiny.en.bin";
+    assert_int_equal(pl_stt_init(ctx, &p, &s), PL_ERR_NOT_FOUND);
+    assert_null(s);
     p = pl_stt_default_params();
     p.model = "/nonexistent";
     assert_int_equal(pl_stt_init(ctx, &p, &s), PL_ERR_NOT_FOUND);
