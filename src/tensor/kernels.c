@@ -51,10 +51,22 @@ static void scalar_f32_to_f16(const float *x, void *y, int64_t n) {
 X86_DECL_(pl_avx2_)
 X86_DECL_(pl_avx512_)
 #undef X86_DECL_
+#define GEMM_DECL_(t) void pl_avx512_gemm_##t(const pl_gemm_args *g, int64_t p0, int64_t p1);
+GEMM_DECL_(q8_0) GEMM_DECL_(q4_0) GEMM_DECL_(q5_0) GEMM_DECL_(q4_k) GEMM_DECL_(q6_k)
+#undef GEMM_DECL_
+void pl_avx512_gemm_quant_q8_0(const float *x, void *y, int64_t n);
+void pl_avx512_gemm_quant_q8_k(const float *x, void *y, int64_t n);
+#define X86_GEMM_NONE_
+#define X86_GEMM_AVX512_                                                                              \
+    .gemm = { [PL_TYPE_Q8_0] = pl_avx512_gemm_q8_0, [PL_TYPE_Q4_0] = pl_avx512_gemm_q4_0,             \
+              [PL_TYPE_Q5_0] = pl_avx512_gemm_q5_0, [PL_TYPE_Q4_K] = pl_avx512_gemm_q4_k,             \
+              [PL_TYPE_Q6_K] = pl_avx512_gemm_q6_k },                                                 \
+    .gemm_quant = { [PL_TYPE_Q8_0] = pl_avx512_gemm_quant_q8_0, [PL_TYPE_Q8_K] = pl_avx512_gemm_quant_q8_k },
 
 /* one row per level: designated initializers, NULL = scalar fallback */
-#define X86_SET_(p)                                                                            \
+#define X86_SET_(p, GEMM)                                                                      \
     {                                                                                          \
+        GEMM                                                                                   \
         .vec_dot = {                                                                           \
             [PL_TYPE_F32] = p##f32_vec_dot,   [PL_TYPE_F16] = p##f16_vec_dot,                  \
             [PL_TYPE_Q4_0] = p##q4_0_vec_dot, [PL_TYPE_Q4_1] = p##q4_1_vec_dot,                \
@@ -73,8 +85,8 @@ X86_DECL_(pl_avx512_)
     }
 static const pl_kernel_set kernel_sets[PL_CPU_LEVEL_COUNT] = {
     [PL_CPU_LEVEL_SCALAR] = SCALAR_SET_,
-    [PL_CPU_LEVEL_AVX2] = X86_SET_(pl_avx2_),
-    [PL_CPU_LEVEL_AVX512] = X86_SET_(pl_avx512_),
+    [PL_CPU_LEVEL_AVX2] = X86_SET_(pl_avx2_, X86_GEMM_NONE_),
+    [PL_CPU_LEVEL_AVX512] = X86_SET_(pl_avx512_, X86_GEMM_AVX512_),
 };
 #undef X86_SET_
 #else
@@ -101,6 +113,14 @@ static const pl_kernel_set *set_for(pl_cpu_level lv) {
 pl_vec_dot4_fn pl_type_kernel_dot4(uint32_t id, pl_cpu_level lv) {
     const pl_kernel_set *ks = id < PL_TYPE_COUNT && (unsigned)lv < PL_CPU_LEVEL_COUNT ? set_for(lv) : NULL;
     return ks ? ks->vec_dot4[id] : NULL;
+}
+
+pl_gemm_fn pl_type_kernel_gemm(uint32_t id, pl_cpu_level lv, pl_from_f32_fn *quantize) {
+    const pl_type_info *t = pl_type_get(id);
+    const pl_kernel_set *ks = t && t->vec_dot && (unsigned)lv < PL_CPU_LEVEL_COUNT ? set_for(lv) : NULL;
+    if (!ks || !ks->gemm[id] || !ks->gemm_quant[t->vec_dot_type]) return NULL;
+    if (quantize) *quantize = ks->gemm_quant[t->vec_dot_type];
+    return ks->gemm[id];
 }
 
 pl_status pl_type_kernel(uint32_t id, pl_cpu_level lv, pl_vec_dot_fn *dot, pl_from_f32_fn *quantize) {
