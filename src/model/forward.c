@@ -80,10 +80,16 @@ typedef struct attn_job {
     pl_context       *c;
     const pl_vec_ops *vo; /* the kernel level's f16 helpers */
     int32_t           layer;
+    int32_t           n, n_win; /* tokens of the step, windows of ATTN_WIN tokens */
 } attn_job;
 
-/* One (token, query head) per index: scores over the sequence's positions 0..pos. */
-static void attn_range(void *ud, int64_t begin, int64_t end, int ith) {
+/* Query tokens per fused-attention call: each K/V block is converted to f32 once per
+ * call and shared by its tokens (16 x one head: the conversion is a few % of the FMAs). */
+#define ATTN_WIN 16
+
+/* Fallback for head sizes past PL_ATTN_MAX_HD: one (token, query head) per index, scores
+ * over the sequence's positions 0..pos in c->scores (one row per thread). */
+static void attn_range_wide(void *ud, int64_t begin, int64_t end, int ith) {
     attn_job *j = ud;
     pl_context *c = j->c;
     const pl_model_info *mi = &c->model->info;
@@ -111,11 +117,58 @@ static void attn_range(void *ud, int64_t begin, int64_t end, int ith) {
     }
 }
 
+/* One (window of ATTN_WIN tokens, query head) per index; runs of tokens of one sequence
+ * in the window go to the fused kernel together. Windows are taken from both ends in
+ * turn (0, W-1, 1, W-2, ...) so that the threads' contiguous spans get equal causal
+ * work (late tokens see more positions). */
+static void attn_range(void *ud, int64_t begin, int64_t end, int ith) {
+    attn_job *j = ud;
+    pl_context *c = j->c;
+    const pl_model_info *mi = &c->model->info;
+    const int32_t hk = mi->head_dim_k, hv = mi->head_dim_v, group = mi->n_head / mi->n_head_kv;
+    (void)ith;
+    for (int64_t idx = begin; idx < end; idx++) {
+        int32_t h = (int32_t)(idx % mi->n_head), wi = (int32_t)(idx / mi->n_head), kvh = h / group;
+        int32_t w = wi % 2 == 0 ? wi / 2 : j->n_win - 1 - wi / 2;
+        int32_t t1 = (w + 1) * ATTN_WIN < j->n ? (w + 1) * ATTN_WIN : j->n;
+        for (int32_t t0 = w * ATTN_WIN, te; t0 < t1; t0 = te) {
+            int32_t seq = c->tok_seq[t0];
+            for (te = t0 + 1; te < t1 && c->tok_seq[te] == seq; te++) {}
+            pl_attn_args a = {
+                .q = c->q + (size_t)t0 * (size_t)mi->n_head * (size_t)hk + (size_t)h * (size_t)hk,
+                .q_stride = (size_t)mi->n_head * (size_t)hk,
+                .nq = te - t0,
+                .last = c->tok_pos + t0,
+                .k = c->k + (size_t)j->layer * (size_t)c->n_blocks * c->k_block,
+                .v = c->v + (size_t)j->layer * (size_t)c->n_blocks * c->v_block,
+                .blocks = c->seq_blocks + (size_t)seq * (size_t)c->blocks_per_seq,
+                .k_block = c->k_block,
+                .v_block = c->v_block,
+                .k_head = (size_t)kvh * PL_KV_BLOCK * (size_t)hk,
+                .v_head = (size_t)kvh * PL_KV_BLOCK * (size_t)hv,
+                .hd_k = hk,
+                .hd_v = hv,
+                .scale = 1.0f / sqrtf((float)hk),
+                .o = c->att + (size_t)t0 * (size_t)mi->n_head * (size_t)hv + (size_t)h * (size_t)hv,
+                .o_stride = (size_t)mi->n_head * (size_t)hv,
+            };
+            j->vo->attn(&a);
+        }
+    }
+}
+
+_Static_assert(PL_KV_BLOCK == PL_ATTN_BLOCK, "the fused attention walks the cache's blocks");
+_Static_assert(ATTN_WIN <= PL_ATTN_MAX_Q, "window fits one attention call");
+
 static void attention(pl_context *c, int32_t layer, int32_t n) {
-    attn_job j = { .c = c, .vo = pl_vec_ops_get(pl_kernel_level()), .layer = layer };
-    int64_t total = (int64_t)n * c->model->info.n_head;
-    if (c->n_threads > 1 && total > 1) pl_pool_for(c->pool, total, 1, attn_range, &j);
-    else attn_range(&j, 0, total, 0);
+    const pl_model_info *mi = &c->model->info;
+    attn_job j = { .c = c, .vo = pl_vec_ops_get(pl_kernel_level()), .layer = layer, .n = n,
+                   .n_win = (n + ATTN_WIN - 1) / ATTN_WIN };
+    bool wide = mi->head_dim_k > PL_ATTN_MAX_HD || mi->head_dim_v > PL_ATTN_MAX_HD;
+    pl_pool_range_fn fn = wide ? attn_range_wide : attn_range;
+    int64_t total = (int64_t)(wide ? n : j.n_win) * mi->n_head;
+    if (c->n_threads > 1 && total > 1) pl_pool_for(c->pool, total, 1, fn, &j);
+    else fn(&j, 0, total, 0);
 }
 
 static inline float silu(float x) { return x / (1.0f + expf(-x)); }

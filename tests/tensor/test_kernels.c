@@ -153,6 +153,85 @@ static void test_vec_ops(void **state) {
     }
 }
 
+/* The fused attention of every level against a naive two-pass softmax in double over
+ * the same f16 cache: ragged head sizes (not a multiple of 8), blocks in scattered
+ * cache slots, queries with different last positions (inside a block, on a block edge,
+ * position 0), and a query's output equal whatever other queries share the call. */
+static void test_attn(void **state) {
+    (void)state;
+    enum { NB = 6, B = PL_ATTN_BLOCK, NQ = 7 };
+    const int32_t hds[][2] = { { 64, 64 }, { 5, 13 }, { 80, 72 }, { 128, 128 }, { 256, 24 } };
+    const int32_t last[NQ] = { 0, 31, 32, 77, 150, 191, 100 };
+    const int32_t blocks[NB] = { 4, 0, 7, 2, 5, 1 }; /* cache slots of positions 0.., 32.., ... */
+    const int32_t heads = 2, head = 1;               /* rows of kv head 1 inside each block */
+    for (size_t hi = 0; hi < sizeof hds / sizeof hds[0]; hi++) {
+        const int32_t hk = hds[hi][0], hv = hds[hi][1];
+        const size_t kblk = (size_t)heads * B * (size_t)hk, vblk = (size_t)heads * B * (size_t)hv;
+        uint16_t *k = malloc(8 * kblk * sizeof(uint16_t)), *v = malloc(8 * vblk * sizeof(uint16_t));
+        float *q = malloc((size_t)NQ * (size_t)hk * sizeof(float)), *o = malloc((size_t)NQ * (size_t)hv * sizeof(float));
+        float *o1 = malloc((size_t)hv * sizeof(float));
+        double *ref = malloc((size_t)NQ * (size_t)hv * sizeof(double)), *sc = malloc(NB * B * sizeof(double));
+        assert_true(k && v && q && o && o1 && ref && sc);
+        for (size_t i = 0; i < 8 * kblk; i++) k[i] = pl_f32_to_f16(frand() * 2.0f);
+        for (size_t i = 0; i < 8 * vblk; i++) v[i] = pl_f32_to_f16(frand());
+        for (int i = 0; i < NQ * hk; i++) q[i] = frand() * 1.5f;
+        const float scale = 1.0f / sqrtf((float)hk);
+        for (int i = 0; i < NQ; i++) {
+            double mx = -1e300, sum = 0;
+            for (int32_t p = 0; p <= last[i]; p++) {
+                const uint16_t *kr = k + (size_t)blocks[p / B] * kblk + (size_t)head * B * (size_t)hk + (size_t)(p % B) * (size_t)hk;
+                double d = 0;
+                for (int32_t x = 0; x < hk; x++) d += (double)q[i * hk + x] * pl_f16_to_f32(kr[x]);
+                sc[p] = d * scale;
+                mx = fmax(mx, sc[p]);
+            }
+            for (int32_t x = 0; x < hv; x++) ref[i * hv + x] = 0;
+            for (int32_t p = 0; p <= last[i]; p++) {
+                const uint16_t *vr = v + (size_t)blocks[p / B] * vblk + (size_t)head * B * (size_t)hv + (size_t)(p % B) * (size_t)hv;
+                double e = exp(sc[p] - mx);
+                sum += e;
+                for (int32_t x = 0; x < hv; x++) ref[i * hv + x] += e * pl_f16_to_f32(vr[x]);
+            }
+            for (int32_t x = 0; x < hv; x++) ref[i * hv + x] /= sum;
+        }
+        for (int lv = PL_CPU_LEVEL_SCALAR; lv < PL_CPU_LEVEL_COUNT; lv++) {
+            const pl_vec_ops *vo = pl_vec_ops_get((pl_cpu_level)lv);
+            if (!vo) continue;
+            pl_attn_args a = { .q = q, .q_stride = (size_t)hk, .nq = NQ, .last = last, .k = k, .v = v,
+                               .blocks = blocks, .k_block = kblk, .v_block = vblk,
+                               .k_head = (size_t)head * B * (size_t)hk, .v_head = (size_t)head * B * (size_t)hv,
+                               .hd_k = hk, .hd_v = hv, .scale = scale, .o = o, .o_stride = (size_t)hv };
+            vo->attn(&a);
+            double e = 0, s = 0;
+            for (int i = 0; i < NQ * hv; i++) {
+                e += (o[i] - ref[i]) * (o[i] - ref[i]);
+                s += ref[i] * ref[i];
+            }
+            if (!(e <= 1e-11 * s)) {
+                print_error("attn level %d hd %d/%d: NMSE %g\n", lv, hk, hv, e / s);
+                fail();
+            }
+            /* each query alone gives exactly its row of the batched call */
+            for (int i = 0; i < NQ; i++) {
+                pl_attn_args a1 = a;
+                a1.q = q + i * hk;
+                a1.nq = 1;
+                a1.last = &last[i];
+                a1.o = o1;
+                vo->attn(&a1);
+                assert_memory_equal(o1, o + i * hv, (size_t)hv * sizeof(float));
+            }
+        }
+        free(k);
+        free(v);
+        free(q);
+        free(o);
+        free(o1);
+        free(ref);
+        free(sc);
+    }
+}
+
 /* pl_matmul at the process level on odd shapes against naive per-row dots. */
 static void test_matmul_level(void **state) {
     (void)state;
@@ -297,6 +376,7 @@ int main(void) {
         cmocka_unit_test(test_vec_ops),
         cmocka_unit_test(test_matmul_level),
         cmocka_unit_test(test_matmul_prefill),
+        cmocka_unit_test(test_attn),
         cmocka_unit_test(test_quant_mix_rules),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
