@@ -13,7 +13,8 @@
  *   logits = Woutput (rmsnorm(x) * output_norm), only for the rows asked for.
  *
  * Matmuls go through pl_matmul() (type table, thread pool); attention is split over
- * (token, head) pairs on the pool. Everything else is O(T x n_embd) on one thread.
+ * (16-token window, head) pairs on the pool; the element-wise work in between over
+ * tokens (prefill; one thread for decode).
  * Softmax and norms accumulate in double; all buffers come from the context.
  */
 #include <math.h>
@@ -173,75 +174,126 @@ static void attention(pl_context *c, int32_t layer, int32_t n) {
 
 static inline float silu(float x) { return x / (1.0f + expf(-x)); }
 
+/* The element-wise work between matmuls, per token (so it splits over the pool by
+ * token: at 2 threads it was ~15% of a one-thread prefill, run serially). */
+typedef enum tok_stage {
+    TOK_NORM,       /* xn = rmsnorm(x) * norm */
+    TOK_QKV,        /* fused-qkv split, biases, q/k norms, RoPE, K/V into the cache */
+    TOK_RESID_NORM, /* x += xn, then xn = rmsnorm(x) * norm (norm NULL: the add only) */
+    TOK_SILU,       /* ffb = silu(gate) * up */
+} tok_stage;
+
+typedef struct tok_job {
+    pl_context       *c;
+    const pl_vec_ops *vo;
+    tok_stage         stage;
+    int32_t           layer;
+    const float      *norm;
+} tok_job;
+
+static void tok_qkv(const tok_job *j, int32_t t) {
+    pl_context *c = j->c;
+    const pl_model_info *mi = &c->model->info;
+    const pl_arch_info *a = c->model->arch;
+    const pl_layer *ly = &c->model->layers[j->layer];
+    const int64_t hk = mi->head_dim_k, hv = mi->head_dim_v;
+    const int64_t QD = mi->n_head * hk, KD = mi->n_head_kv * hk, VD = mi->n_head_kv * hv;
+    float *q = c->q + t * QD, *k = c->kc + t * KD, *v = c->vc + t * VD;
+    if (a->fused_qkv) {
+        const float *r = c->qkv + t * (QD + KD + VD);
+        memcpy(q, r, (size_t)QD * sizeof(float));
+        memcpy(k, r + QD, (size_t)KD * sizeof(float));
+        memcpy(v, r + QD + KD, (size_t)VD * sizeof(float));
+    }
+    add_bias(q, ly->bq, 1, QD);
+    add_bias(k, ly->bk, 1, KD);
+    add_bias(v, ly->bv, 1, VD);
+    if (a->has_qk_norm) {
+        for (int32_t h = 0; h < mi->n_head; h++) rmsnorm(q + h * hk, q + h * hk, ly->q_norm, hk, mi->rms_eps);
+        for (int32_t h = 0; h < mi->n_head_kv; h++) rmsnorm(k + h * hk, k + h * hk, ly->k_norm, hk, mi->rms_eps);
+    }
+    const float *cs = c->rope_cs + (size_t)t * (size_t)c->rope.n_rot;
+    rope_apply(&c->rope, cs, q, mi->n_head, (int32_t)hk);
+    rope_apply(&c->rope, cs, k, mi->n_head_kv, (int32_t)hk);
+    /* store this token's K/V: later tokens of the step (and later steps) read them */
+    for (int32_t h = 0; h < mi->n_head_kv; h++) {
+        j->vo->f32_to_f16(k + h * hk, pl_kv_k(c, j->layer, c->tok_seq[t], c->tok_pos[t], h), hk);
+        j->vo->f32_to_f16(v + h * hv, pl_kv_v(c, j->layer, c->tok_seq[t], c->tok_pos[t], h), hv);
+    }
+}
+
+static void tok_range(void *ud, int64_t begin, int64_t end, int ith) {
+    const tok_job *j = ud;
+    pl_context *c = j->c;
+    const pl_model_info *mi = &c->model->info;
+    const int64_t E = mi->n_embd, F = mi->n_ff;
+    (void)ith;
+    for (int32_t t = (int32_t)begin; t < (int32_t)end; t++) {
+        float *x = c->x + t * E, *xn = c->xn + t * E;
+        switch (j->stage) {
+        case TOK_NORM: rmsnorm(xn, x, j->norm, E, mi->rms_eps); break;
+        case TOK_QKV: tok_qkv(j, t); break;
+        case TOK_RESID_NORM:
+            for (int64_t i = 0; i < E; i++) x[i] += xn[i];
+            if (j->norm) rmsnorm(xn, x, j->norm, E, mi->rms_eps);
+            break;
+        case TOK_SILU:
+            if (c->model->arch->fused_gate_up) {
+                const float *g = c->ffa + t * 2 * F; /* [2F]: gate, then up */
+                for (int64_t i = 0; i < F; i++) c->ffb[t * F + i] = silu(g[i]) * g[F + i];
+            } else {
+                for (int64_t i = t * F; i < (t + 1) * F; i++) c->ffb[i] = silu(c->ffa[i]) * c->ffb[i];
+            }
+            break;
+        }
+    }
+}
+
+/* One stage over the step's tokens: on the pool for prefill-sized steps, inline for
+ * decode (a pool round trip costs more than a token's element-wise work). */
+static void per_token(pl_context *c, int32_t n, tok_stage stage, int32_t layer, const float *norm) {
+    tok_job j = { .c = c, .vo = pl_vec_ops_get(pl_kernel_level()), .stage = stage, .layer = layer, .norm = norm };
+    if (c->n_threads > 1 && n >= 8) pl_pool_for(c->pool, n, 1, tok_range, &j);
+    else tok_range(&j, 0, n, 0);
+}
+
 void pl_forward_step(pl_context *c, const int32_t *tokens, int32_t n, const int32_t *out_idx, int32_t n_out,
                      float *logits) {
     const pl_model *m = c->model;
     const pl_model_info *mi = &m->info;
     const pl_arch_info *a = m->arch;
-    const int64_t E = mi->n_embd, F = mi->n_ff, hk = mi->head_dim_k, hv = mi->head_dim_v;
-    const int64_t QD = mi->n_head * hk, KD = mi->n_head_kv * hk, VD = mi->n_head_kv * hv;
+    const int64_t E = mi->n_embd;
     const pl_type_info *et = pl_type_get(m->tok_embd.type);
-    const pl_vec_ops *vo = pl_vec_ops_get(pl_kernel_level());
 
     for (int32_t t = 0; t < n; t++)
         et->to_f32((const uint8_t *)m->tok_embd.data + (size_t)tokens[t] * m->tok_embd.row_bytes, c->x + t * E, E);
     rope_table(c, n);
 
+    per_token(c, n, TOK_NORM, 0, m->layers[0].attn_norm);
     for (int32_t l = 0; l < mi->n_layer; l++) {
         const pl_layer *ly = &m->layers[l];
-        for (int32_t t = 0; t < n; t++) rmsnorm(c->xn + t * E, c->x + t * E, ly->attn_norm, E, mi->rms_eps);
+        /* here xn = rmsnorm(x) * attn_norm */
         if (a->fused_qkv) {
             matmul(c, &ly->wqkv, c->xn, n, c->qkv);
-            for (int32_t t = 0; t < n; t++) {
-                const float *r = c->qkv + t * (QD + KD + VD);
-                memcpy(c->q + t * QD, r, (size_t)QD * sizeof(float));
-                memcpy(c->kc + t * KD, r + QD, (size_t)KD * sizeof(float));
-                memcpy(c->vc + t * VD, r + QD + KD, (size_t)VD * sizeof(float));
-            }
         } else {
             const pl_mat *ws[3] = { &ly->wq, &ly->wk, &ly->wv };
             float *ys[3] = { c->q, c->kc, c->vc };
             matmul_multi(c, ws, 3, c->xn, n, ys);
         }
-        add_bias(c->q, ly->bq, n, QD);
-        add_bias(c->kc, ly->bk, n, KD);
-        add_bias(c->vc, ly->bv, n, VD);
-        for (int32_t t = 0; t < n; t++) {
-            float *q = c->q + t * QD, *k = c->kc + t * KD;
-            if (a->has_qk_norm) {
-                for (int32_t h = 0; h < mi->n_head; h++) rmsnorm(q + h * hk, q + h * hk, ly->q_norm, hk, mi->rms_eps);
-                for (int32_t h = 0; h < mi->n_head_kv; h++) rmsnorm(k + h * hk, k + h * hk, ly->k_norm, hk, mi->rms_eps);
-            }
-            const float *cs = c->rope_cs + (size_t)t * (size_t)c->rope.n_rot;
-            rope_apply(&c->rope, cs, q, mi->n_head, (int32_t)hk);
-            rope_apply(&c->rope, cs, k, mi->n_head_kv, (int32_t)hk);
-            /* store this token's K/V: later tokens of the step (and later steps) read them */
-            for (int32_t h = 0; h < mi->n_head_kv; h++) {
-                uint16_t *kd = pl_kv_k(c, l, c->tok_seq[t], c->tok_pos[t], h);
-                uint16_t *vd = pl_kv_v(c, l, c->tok_seq[t], c->tok_pos[t], h);
-                vo->f32_to_f16(k + h * hk, kd, hk);
-                vo->f32_to_f16(c->vc + t * VD + h * hv, vd, hv);
-            }
-        }
+        per_token(c, n, TOK_QKV, l, NULL);
         attention(c, l, n);
         matmul(c, &ly->wo, c->att, n, c->xn);
-        for (int64_t i = 0; i < n * E; i++) c->x[i] += c->xn[i];
-
-        for (int32_t t = 0; t < n; t++) rmsnorm(c->xn + t * E, c->x + t * E, ly->ffn_norm, E, mi->rms_eps);
+        per_token(c, n, TOK_RESID_NORM, l, ly->ffn_norm);
         if (a->fused_gate_up) {
             matmul(c, &ly->w_gate_up, c->xn, n, c->ffa); /* [n][2F]: gate, then up */
-            for (int32_t t = 0; t < n; t++) {
-                const float *g = c->ffa + t * 2 * F;
-                for (int64_t i = 0; i < F; i++) c->ffb[t * F + i] = silu(g[i]) * g[F + i];
-            }
         } else {
             const pl_mat *ws[2] = { &ly->w_gate, &ly->w_up };
             float *ys[2] = { c->ffa, c->ffb };
             matmul_multi(c, ws, 2, c->xn, n, ys);
-            for (int64_t i = 0; i < n * F; i++) c->ffb[i] = silu(c->ffa[i]) * c->ffb[i];
         }
+        per_token(c, n, TOK_SILU, l, NULL);
         matmul(c, &ly->w_down, c->ffb, n, c->xn);
-        for (int64_t i = 0; i < n * E; i++) c->x[i] += c->xn[i];
+        per_token(c, n, TOK_RESID_NORM, l, l + 1 < mi->n_layer ? m->layers[l + 1].attn_norm : NULL);
     }
 
     if (n_out == 0) return;
