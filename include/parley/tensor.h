@@ -179,6 +179,9 @@ typedef struct pl_vec_ops {
     void (*axpy_f16)(float *y, float a, const uint16_t *x, int64_t n);  /* y[i] += a * x[i] */
     pl_from_f32_fn f32_to_f16;                                           /* n values, RNE */
     void (*attn)(const pl_attn_args *a);                                 /* see pl_attn_args */
+    float (*sum_sq)(const float *x, int64_t n);                          /* sum x[i]^2 (RMSNorm) */
+    /* y[i] = silu(g[i]) * u[i] = g / (1 + e^-g) * u (SwiGLU); y may be u */
+    void (*silu_mul)(float *y, const float *g, const float *u, int64_t n);
 } pl_vec_ops;
 /* The helpers at level lv; NULL when this CPU can't run lv. Static data, thread-safe. */
 const pl_vec_ops *pl_vec_ops_get(pl_cpu_level lv);

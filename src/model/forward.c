@@ -22,10 +22,10 @@
 
 #include "model_int.h"
 
-/* y = x / sqrt(mean(x^2) + eps) * w over n values */
-static void rmsnorm(float *y, const float *x, const float *w, int64_t n, float eps) {
-    double ss = 0.0;
-    for (int64_t i = 0; i < n; i++) ss += (double)x[i] * x[i];
+/* y = x / sqrt(mean(x^2) + eps) * w over n values (the sum of squares by the level's
+ * helper: f32 lanes at the SIMD levels, double at the scalar one) */
+static void rmsnorm(const pl_vec_ops *vo, float *y, const float *x, const float *w, int64_t n, float eps) {
+    double ss = vo->sum_sq(x, n);
     float scale = (float)(1.0 / sqrt(ss / (double)n + (double)eps));
     for (int64_t i = 0; i < n; i++) y[i] = (x[i] * scale) * w[i];
 }
@@ -172,8 +172,6 @@ static void attention(pl_context *c, int32_t layer, int32_t n) {
     else fn(&j, 0, total, 0);
 }
 
-static inline float silu(float x) { return x / (1.0f + expf(-x)); }
-
 /* The element-wise work between matmuls, per token (so it splits over the pool by
  * token: at 2 threads it was ~15% of a one-thread prefill, run serially). */
 typedef enum tok_stage {
@@ -209,8 +207,8 @@ static void tok_qkv(const tok_job *j, int32_t t) {
     add_bias(k, ly->bk, 1, KD);
     add_bias(v, ly->bv, 1, VD);
     if (a->has_qk_norm) {
-        for (int32_t h = 0; h < mi->n_head; h++) rmsnorm(q + h * hk, q + h * hk, ly->q_norm, hk, mi->rms_eps);
-        for (int32_t h = 0; h < mi->n_head_kv; h++) rmsnorm(k + h * hk, k + h * hk, ly->k_norm, hk, mi->rms_eps);
+        for (int32_t h = 0; h < mi->n_head; h++) rmsnorm(j->vo, q + h * hk, q + h * hk, ly->q_norm, hk, mi->rms_eps);
+        for (int32_t h = 0; h < mi->n_head_kv; h++) rmsnorm(j->vo, k + h * hk, k + h * hk, ly->k_norm, hk, mi->rms_eps);
     }
     const float *cs = c->rope_cs + (size_t)t * (size_t)c->rope.n_rot;
     rope_apply(&c->rope, cs, q, mi->n_head, (int32_t)hk);
@@ -231,18 +229,18 @@ static void tok_range(void *ud, int64_t begin, int64_t end, int ith) {
     for (int32_t t = (int32_t)begin; t < (int32_t)end; t++) {
         float *x = c->x + t * E, *xn = c->xn + t * E;
         switch (j->stage) {
-        case TOK_NORM: rmsnorm(xn, x, j->norm, E, mi->rms_eps); break;
+        case TOK_NORM: rmsnorm(j->vo, xn, x, j->norm, E, mi->rms_eps); break;
         case TOK_QKV: tok_qkv(j, t); break;
         case TOK_RESID_NORM:
             for (int64_t i = 0; i < E; i++) x[i] += xn[i];
-            if (j->norm) rmsnorm(xn, x, j->norm, E, mi->rms_eps);
+            if (j->norm) rmsnorm(j->vo, xn, x, j->norm, E, mi->rms_eps);
             break;
         case TOK_SILU:
             if (c->model->arch->fused_gate_up) {
                 const float *g = c->ffa + t * 2 * F; /* [2F]: gate, then up */
-                for (int64_t i = 0; i < F; i++) c->ffb[t * F + i] = silu(g[i]) * g[F + i];
+                j->vo->silu_mul(c->ffb + t * F, g, g + F, F);
             } else {
-                for (int64_t i = t * F; i < (t + 1) * F; i++) c->ffb[i] = silu(c->ffa[i]) * c->ffb[i];
+                j->vo->silu_mul(c->ffb + t * F, c->ffa + t * F, c->ffb + t * F, F);
             }
             break;
         }
@@ -264,6 +262,7 @@ void pl_forward_step(pl_context *c, const int32_t *tokens, int32_t n, const int3
     const pl_arch_info *a = m->arch;
     const int64_t E = mi->n_embd;
     const pl_type_info *et = pl_type_get(m->tok_embd.type);
+    const pl_vec_ops *vo = pl_vec_ops_get(pl_kernel_level());
 
     for (int32_t t = 0; t < n; t++)
         et->to_f32((const uint8_t *)m->tok_embd.data + (size_t)tokens[t] * m->tok_embd.row_bytes, c->x + t * E, E);
@@ -297,6 +296,6 @@ void pl_forward_step(pl_context *c, const int32_t *tokens, int32_t n, const int3
     }
 
     if (n_out == 0) return;
-    for (int32_t j = 0; j < n_out; j++) rmsnorm(c->out_x + j * E, c->x + out_idx[j] * E, m->output_norm, E, mi->rms_eps);
+    for (int32_t j = 0; j < n_out; j++) rmsnorm(vo, c->out_x + j * E, c->x + out_idx[j] * E, m->output_norm, E, mi->rms_eps);
     matmul(c, &m->output, c->out_x, n_out, logits);
 }

@@ -56,9 +56,18 @@ static void scalar_attn(const pl_attn_args *a) {
     }
 }
 
+static float scalar_sum_sq(const float *x, int64_t n) {
+    double s = 0.0;
+    for (int64_t i = 0; i < n; i++) s += (double)x[i] * x[i];
+    return (float)s;
+}
+static void scalar_silu_mul(float *y, const float *g, const float *u, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+}
+
 #define SCALAR_SET_ \
     { .vec = { .dot_f32_f16 = scalar_dot_f32_f16, .axpy_f16 = scalar_axpy_f16, .f32_to_f16 = scalar_f32_to_f16, \
-               .attn = scalar_attn } }
+               .attn = scalar_attn, .sum_sq = scalar_sum_sq, .silu_mul = scalar_silu_mul } }
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define PL_HAVE_X86_KERNELS 1
@@ -79,6 +88,8 @@ static void scalar_attn(const pl_attn_args *a) {
     float p##dot_f32_f16(const float *x, const uint16_t *y, int64_t n);       \
     void p##axpy_f16(float *y, float a, const uint16_t *x, int64_t n);        \
     void p##attn(const pl_attn_args *a);                                      \
+    float p##sum_sq(const float *x, int64_t n);                               \
+    void p##silu_mul(float *y, const float *g, const float *u, int64_t n);   \
     void p##q8_0_vec_dot4(const void *x, const void *y, size_t ys, int64_t n, float *o); \
     void p##q4_0_vec_dot4(const void *x, const void *y, size_t ys, int64_t n, float *o); \
     void p##q5_0_vec_dot4(const void *x, const void *y, size_t ys, int64_t n, float *o); \
@@ -118,7 +129,7 @@ void pl_avx512_gemm_quant_q8_k(const float *x, void *y, int64_t n);
                       [PL_TYPE_Q5_0] = p##q5_0_vec_dot4, [PL_TYPE_Q4_K] = p##q4_k_vec_dot4,      \
                       [PL_TYPE_Q6_K] = p##q6_k_vec_dot4 },                                     \
         .vec = { .dot_f32_f16 = p##dot_f32_f16, .axpy_f16 = p##axpy_f16, .f32_to_f16 = p##quantize_f16, \
-                 .attn = p##attn },                                                                \
+                 .attn = p##attn, .sum_sq = p##sum_sq, .silu_mul = p##silu_mul },                                                                \
     }
 static const pl_kernel_set kernel_sets[PL_CPU_LEVEL_COUNT] = {
     [PL_CPU_LEVEL_SCALAR] = SCALAR_SET_,

@@ -149,6 +149,16 @@ static void test_vec_ops(void **state) {
             vo->f32_to_f16(x, h0, n);
             ref->f32_to_f16(x, h1, n);
             assert_memory_equal(h0, h1, (size_t)n * sizeof h0[0]); /* both round to nearest even */
+            /* sum of squares vs double; silu(g) * u vs the formula in double, incl. large |g| */
+            double ss = 0;
+            for (int64_t i = 0; i < n; i++) ss += (double)x[i] * x[i];
+            assert_true(fabs((double)vo->sum_sq(x, n) - ss) <= 1e-6 * ss);
+            for (int64_t i = 0; i < n; i++) y0[i] = x[i] * (i % 5 == 0 ? 40.0f : 1.0f); /* g in [-120, 120] */
+            vo->silu_mul(y1, y0, x, n);
+            for (int64_t i = 0; i < n; i++) {
+                double g = y0[i], want = g / (1.0 + exp(-g)) * x[i];
+                assert_true(fabs(y1[i] - want) <= 1e-6 * fabs(want) + 1e-30);
+            }
         }
     }
 }
