@@ -146,11 +146,42 @@ pl_vec_dot4_fn pl_type_kernel_dot4(uint32_t id, pl_cpu_level lv);
 /* The level pl_matmul() runs at: pl_cpu_best_level() (so $PL_CPU), read once per process. */
 pl_cpu_level pl_kernel_level(void);
 
+/* Fused causal attention of nq query rows of one head over one sequence's f16 K/V cache,
+ * stored in blocks of PL_ATTN_BLOCK positions: position p of the sequence lives in cache
+ * block blocks[p / PL_ATTN_BLOCK], row p % PL_ATTN_BLOCK, at
+ *   k + blocks[p / B] * k_block + k_head + (p % B) * hd_k   (v likewise, hd_v values).
+ * Query i sees positions 0..last[i]; o row i = softmax(scale q_i . k_p) . v_p over them.
+ * Online softmax over blocks (running max and sum per query, blocks converted to f32 once
+ * per call and shared by its queries): nothing of size positions x positions, no heap. A
+ * query's result does not depend on the other queries of the call (decode == prefill).
+ * Needs 1 <= hd_k, hd_v <= PL_ATTN_MAX_HD and 1 <= nq <= PL_ATTN_MAX_Q; last[i] >= 0. */
+#define PL_ATTN_BLOCK  32
+#define PL_ATTN_MAX_HD 256
+#define PL_ATTN_MAX_Q  64
+typedef struct pl_attn_args {
+    const float    *q;        /* [nq][q_stride] */
+    size_t          q_stride; /* floats */
+    int32_t         nq;
+    const int32_t  *last;     /* [nq] last visible position per query */
+    const uint16_t *k, *v;    /* cache base (f16 bits) */
+    const int32_t  *blocks;   /* block id per PL_ATTN_BLOCK positions */
+    size_t          k_block, v_block; /* elements from one block id to the next */
+    size_t          k_head, v_head;   /* elements from a block's start to this head's rows */
+    int32_t         hd_k, hd_v;
+    float           scale;
+    float          *o;        /* [nq][o_stride] */
+    size_t          o_stride; /* floats */
+} pl_attn_args;
+
 /* Vector helpers of the attention over the f16 KV cache, per level (every entry set). */
 typedef struct pl_vec_ops {
     float (*dot_f32_f16)(const float *x, const uint16_t *y, int64_t n); /* sum x[i] * y[i] */
     void (*axpy_f16)(float *y, float a, const uint16_t *x, int64_t n);  /* y[i] += a * x[i] */
     pl_from_f32_fn f32_to_f16;                                           /* n values, RNE */
+    void (*attn)(const pl_attn_args *a);                                 /* see pl_attn_args */
+    float (*sum_sq)(const float *x, int64_t n);                          /* sum x[i]^2 (RMSNorm) */
+    /* y[i] = silu(g[i]) * u[i] = g / (1 + e^-g) * u (SwiGLU); y may be u */
+    void (*silu_mul)(float *y, const float *g, const float *u, int64_t n);
 } pl_vec_ops;
 /* The helpers at level lv; NULL when this CPU can't run lv. Static data, thread-safe. */
 const pl_vec_ops *pl_vec_ops_get(pl_cpu_level lv);

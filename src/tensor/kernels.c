@@ -4,7 +4,9 @@
  * CPU (pl_cpu_best_level(), so PL_CPU=scalar|avx2|avx512 forces a level); types a
  * level has no kernel for use the scalar rows of the type table.
  */
+#include <math.h>
 #include <pthread.h>
+#include <string.h>
 
 #include "tensor_int.h"
 
@@ -22,8 +24,50 @@ static void scalar_f32_to_f16(const float *x, void *y, int64_t n) {
     uint16_t *o = y;
     for (int64_t i = 0; i < n; i++) o[i] = pl_f32_to_f16(x[i]);
 }
+/* The reference attention: per query, blocks of PL_ATTN_BLOCK positions in order, the
+ * running max / sum rescaled per block (the order the SIMD kernels follow). */
+static void scalar_attn(const pl_attn_args *a) {
+    float s[PL_ATTN_BLOCK];
+    for (int32_t i = 0; i < a->nq; i++) {
+        const float *q = a->q + (size_t)i * a->q_stride;
+        float *o = a->o + (size_t)i * a->o_stride;
+        float m = -INFINITY, l = 0.0f;
+        memset(o, 0, (size_t)a->hd_v * sizeof(float));
+        for (int32_t p0 = 0; p0 <= a->last[i]; p0 += PL_ATTN_BLOCK) {
+            int32_t np = a->last[i] - p0 + 1 < PL_ATTN_BLOCK ? a->last[i] - p0 + 1 : PL_ATTN_BLOCK;
+            size_t blk = (size_t)a->blocks[p0 / PL_ATTN_BLOCK];
+            const uint16_t *kb = a->k + blk * a->k_block + a->k_head, *vb = a->v + blk * a->v_block + a->v_head;
+            float bm = -INFINITY;
+            for (int32_t p = 0; p < np; p++) {
+                s[p] = a->scale * scalar_dot_f32_f16(q, kb + (size_t)p * (size_t)a->hd_k, a->hd_k);
+                if (s[p] > bm) bm = s[p];
+            }
+            float mn = m > bm ? m : bm, alpha = expf(m - mn);
+            l *= alpha;
+            for (int32_t d = 0; d < a->hd_v; d++) o[d] *= alpha;
+            for (int32_t p = 0; p < np; p++) {
+                float e = expf(s[p] - mn);
+                l += e;
+                scalar_axpy_f16(o, e, vb + (size_t)p * (size_t)a->hd_v, a->hd_v);
+            }
+            m = mn;
+        }
+        for (int32_t d = 0; d < a->hd_v; d++) o[d] /= l;
+    }
+}
+
+static float scalar_sum_sq(const float *x, int64_t n) {
+    double s = 0.0;
+    for (int64_t i = 0; i < n; i++) s += (double)x[i] * x[i];
+    return (float)s;
+}
+static void scalar_silu_mul(float *y, const float *g, const float *u, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+}
+
 #define SCALAR_SET_ \
-    { .vec = { .dot_f32_f16 = scalar_dot_f32_f16, .axpy_f16 = scalar_axpy_f16, .f32_to_f16 = scalar_f32_to_f16 } }
+    { .vec = { .dot_f32_f16 = scalar_dot_f32_f16, .axpy_f16 = scalar_axpy_f16, .f32_to_f16 = scalar_f32_to_f16, \
+               .attn = scalar_attn, .sum_sq = scalar_sum_sq, .silu_mul = scalar_silu_mul } }
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define PL_HAVE_X86_KERNELS 1
@@ -43,6 +87,9 @@ static void scalar_f32_to_f16(const float *x, void *y, int64_t n) {
     float p##f32_vec_dot(const void *x, const void *y, int64_t n);            \
     float p##dot_f32_f16(const float *x, const uint16_t *y, int64_t n);       \
     void p##axpy_f16(float *y, float a, const uint16_t *x, int64_t n);        \
+    void p##attn(const pl_attn_args *a);                                      \
+    float p##sum_sq(const float *x, int64_t n);                               \
+    void p##silu_mul(float *y, const float *g, const float *u, int64_t n);   \
     void p##q8_0_vec_dot4(const void *x, const void *y, size_t ys, int64_t n, float *o); \
     void p##q4_0_vec_dot4(const void *x, const void *y, size_t ys, int64_t n, float *o); \
     void p##q5_0_vec_dot4(const void *x, const void *y, size_t ys, int64_t n, float *o); \
@@ -51,10 +98,22 @@ static void scalar_f32_to_f16(const float *x, void *y, int64_t n) {
 X86_DECL_(pl_avx2_)
 X86_DECL_(pl_avx512_)
 #undef X86_DECL_
+#define GEMM_DECL_(t) void pl_avx512_gemm_##t(const pl_gemm_args *g, int64_t p0, int64_t p1);
+GEMM_DECL_(q8_0) GEMM_DECL_(q4_0) GEMM_DECL_(q5_0) GEMM_DECL_(q4_k) GEMM_DECL_(q6_k)
+#undef GEMM_DECL_
+void pl_avx512_gemm_quant_q8_0(const float *x, void *y, int64_t n);
+void pl_avx512_gemm_quant_q8_k(const float *x, void *y, int64_t n);
+#define X86_GEMM_NONE_
+#define X86_GEMM_AVX512_                                                                              \
+    .gemm = { [PL_TYPE_Q8_0] = pl_avx512_gemm_q8_0, [PL_TYPE_Q4_0] = pl_avx512_gemm_q4_0,             \
+              [PL_TYPE_Q5_0] = pl_avx512_gemm_q5_0, [PL_TYPE_Q4_K] = pl_avx512_gemm_q4_k,             \
+              [PL_TYPE_Q6_K] = pl_avx512_gemm_q6_k },                                                 \
+    .gemm_quant = { [PL_TYPE_Q8_0] = pl_avx512_gemm_quant_q8_0, [PL_TYPE_Q8_K] = pl_avx512_gemm_quant_q8_k },
 
 /* one row per level: designated initializers, NULL = scalar fallback */
-#define X86_SET_(p)                                                                            \
+#define X86_SET_(p, GEMM)                                                                      \
     {                                                                                          \
+        GEMM                                                                                   \
         .vec_dot = {                                                                           \
             [PL_TYPE_F32] = p##f32_vec_dot,   [PL_TYPE_F16] = p##f16_vec_dot,                  \
             [PL_TYPE_Q4_0] = p##q4_0_vec_dot, [PL_TYPE_Q4_1] = p##q4_1_vec_dot,                \
@@ -69,12 +128,13 @@ X86_DECL_(pl_avx512_)
         .vec_dot4 = { [PL_TYPE_Q8_0] = p##q8_0_vec_dot4, [PL_TYPE_Q4_0] = p##q4_0_vec_dot4,          \
                       [PL_TYPE_Q5_0] = p##q5_0_vec_dot4, [PL_TYPE_Q4_K] = p##q4_k_vec_dot4,      \
                       [PL_TYPE_Q6_K] = p##q6_k_vec_dot4 },                                     \
-        .vec = { .dot_f32_f16 = p##dot_f32_f16, .axpy_f16 = p##axpy_f16, .f32_to_f16 = p##quantize_f16 }, \
+        .vec = { .dot_f32_f16 = p##dot_f32_f16, .axpy_f16 = p##axpy_f16, .f32_to_f16 = p##quantize_f16, \
+                 .attn = p##attn, .sum_sq = p##sum_sq, .silu_mul = p##silu_mul },                                                                \
     }
 static const pl_kernel_set kernel_sets[PL_CPU_LEVEL_COUNT] = {
     [PL_CPU_LEVEL_SCALAR] = SCALAR_SET_,
-    [PL_CPU_LEVEL_AVX2] = X86_SET_(pl_avx2_),
-    [PL_CPU_LEVEL_AVX512] = X86_SET_(pl_avx512_),
+    [PL_CPU_LEVEL_AVX2] = X86_SET_(pl_avx2_, X86_GEMM_NONE_),
+    [PL_CPU_LEVEL_AVX512] = X86_SET_(pl_avx512_, X86_GEMM_AVX512_),
 };
 #undef X86_SET_
 #else
@@ -101,6 +161,14 @@ static const pl_kernel_set *set_for(pl_cpu_level lv) {
 pl_vec_dot4_fn pl_type_kernel_dot4(uint32_t id, pl_cpu_level lv) {
     const pl_kernel_set *ks = id < PL_TYPE_COUNT && (unsigned)lv < PL_CPU_LEVEL_COUNT ? set_for(lv) : NULL;
     return ks ? ks->vec_dot4[id] : NULL;
+}
+
+pl_gemm_fn pl_type_kernel_gemm(uint32_t id, pl_cpu_level lv, pl_from_f32_fn *quantize) {
+    const pl_type_info *t = pl_type_get(id);
+    const pl_kernel_set *ks = t && t->vec_dot && (unsigned)lv < PL_CPU_LEVEL_COUNT ? set_for(lv) : NULL;
+    if (!ks || !ks->gemm[id] || !ks->gemm_quant[t->vec_dot_type]) return NULL;
+    if (quantize) *quantize = ks->gemm_quant[t->vec_dot_type];
+    return ks->gemm[id];
 }
 
 pl_status pl_type_kernel(uint32_t id, pl_cpu_level lv, pl_vec_dot_fn *dot, pl_from_f32_fn *quantize) {

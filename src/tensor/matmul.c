@@ -23,17 +23,30 @@ pl_status pl_mat_init(pl_mat *m, uint32_t type, int64_t k, int64_t rows, const v
     return PL_OK;
 }
 
+size_t pl_gemm_act_bytes(uint32_t vdt, int64_t k) {
+    if (k <= 0 || k > (INT64_MAX >> 4)) return 0;
+    uint64_t b = (uint64_t)k + 4 * ((uint64_t)k / 32); /* values + a float per 32 */
+    if (vdt == PL_TYPE_Q8_K) b += 4 * ((uint64_t)k / 256);
+    else if (vdt != PL_TYPE_Q8_0) return 0;
+    b = (b + 63) & ~(uint64_t)63;
+    return b > SIZE_MAX ? 0 : (size_t)b;
+}
+
+/* Row-dot format: n rows of the vec_dot_type; GEMM format: n columns of pl_gemm_act_bytes. */
 size_t pl_matmul_work_size(uint32_t w_type, int64_t k, int64_t n) {
     const pl_type_info *t = pl_type_get(w_type);
     if (!t || !t->vec_dot || k <= 0 || n < 0) return 0;
     if (t->vec_dot_type == PL_TYPE_F32) return 0; /* x is used in place */
     uint64_t rb, total;
     if (pl_type_row_bytes(t->vec_dot_type, (uint64_t)k, &rb) != PL_OK) return 0;
+    size_t gb = pl_gemm_act_bytes(t->vec_dot_type, k);
+    if (gb > rb) rb = gb;
     if (!pl_u64_mul(rb, (uint64_t)n, &total) || total > SIZE_MAX) return SIZE_MAX;
     return (size_t)total;
 }
 
-#define MM_MAX PL_MATMUL_MAX /* matrices sharing one activation conversion */
+#define MM_MAX PL_MATMUL_MAX
+#define PL_GEMM_MIN_N 32 /* activation rows from which the GEMM runs */ /* matrices sharing one activation conversion */
 
 /* One weight matrix of a job with its level kernels (kernels.c). */
 typedef struct mm_mat {
@@ -42,6 +55,8 @@ typedef struct mm_mat {
     pl_vec_dot4_fn dot4;  /* or NULL */
     float         *y;     /* [n][w->rows] */
     int64_t        first; /* index of its first row in the job's concatenated rows */
+    pl_gemm_fn     gemm;  /* or NULL */
+    int64_t        first_panel; /* GEMM: index of its first 16-row panel */
 } mm_mat;
 
 typedef struct mm_job {
@@ -87,6 +102,23 @@ static void mm_rows(void *ud, int64_t begin, int64_t end, int ith) {
     }
 }
 
+/* GEMM: panels [begin, end) of the concatenation of the job's matrices' panels */
+static void mm_panels(void *ud, int64_t begin, int64_t end, int ith) {
+    mm_job *j = ud;
+    (void)ith;
+    for (int mi = 0; mi < j->n_m; mi++) {
+        const mm_mat *m = &j->m[mi];
+        const int64_t np = (m->w->rows + PL_GEMM_ROWS - 1) / PL_GEMM_ROWS;
+        int64_t lo = begin - m->first_panel, hi = end - m->first_panel;
+        if (lo < 0) lo = 0;
+        if (hi > np) hi = np;
+        if (lo >= hi) continue;
+        pl_gemm_args g = { .w = m->w->data, .row_bytes = m->w->row_bytes, .rows = m->w->rows, .k = j->k,
+                           .a = j->xq, .a_stride = j->xq_bytes, .n = j->n, .y = m->y };
+        m->gemm(&g, lo, hi);
+    }
+}
+
 /* Run fn over [0, n) on the pool, or inline without one. */
 static void run_for(pl_pool *pool, int64_t n, int64_t grain, pl_pool_range_fn fn, void *ud) {
     if (n <= 0) return;
@@ -121,6 +153,28 @@ pl_status pl_matmul_multi(pl_pool *pool, const pl_mat *const *w, int n_w, const 
         total += w[i]->rows;
     }
     if (n == 0) return PL_OK;
+    /* GEMM when every matrix has one at this level and the batch amortizes the panel
+     * packing; below PL_GEMM_MIN_N the row dots run (decode, small batches), so their
+     * results don't change with the batch size there. */
+    bool gemm = n >= PL_GEMM_MIN_N;
+    pl_from_f32_fn gq = NULL;
+    int64_t panels = 0;
+    for (int i = 0; i < n_w && gemm; i++) {
+        j.m[i].gemm = pl_type_kernel_gemm(w[i]->type, lv, &gq);
+        j.m[i].first_panel = panels;
+        panels += (w[i]->rows + PL_GEMM_ROWS - 1) / PL_GEMM_ROWS;
+        gemm = j.m[i].gemm != NULL;
+    }
+    if (gemm) {
+        size_t need = pl_matmul_work_size(w[0]->type, j.k, n);
+        if (need == 0 || need == SIZE_MAX || !work || work_size < need) return PL_ERR_INVALID_ARG;
+        j.xq = work;
+        j.xq_bytes = pl_gemm_act_bytes(vdt, j.k);
+        j.quantize = gq;
+        run_for(pool, n, 1, mm_convert, &j);
+        run_for(pool, panels, 1, mm_panels, &j);
+        return PL_OK;
+    }
     if (vdt == PL_TYPE_F32) {
         j.xq = (const uint8_t *)x;
         j.xq_bytes = (size_t)j.k * sizeof(float);

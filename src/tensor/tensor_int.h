@@ -54,13 +54,36 @@ float pl_f32_vec_dot(const void *x, const void *y, int64_t n);
 float pl_f16_vec_dot(const void *x, const void *y, int64_t n);
 float pl_bf16_vec_dot(const void *x, const void *y, int64_t n);
 
+/* Prefill GEMM (gemm_x86.inc): y[c][r] = dot(w row r, activation column c) for rows in
+ * 16-row panels [p0, p1); a holds n columns in the GEMM activation format (a_stride
+ * bytes apart, from the level's gemm_quant of the weight's vec_dot_type). */
+typedef struct pl_gemm_args {
+    const uint8_t *w;         /* [rows][row_bytes] weight rows in the file layout */
+    size_t         row_bytes;
+    int64_t        rows, k;
+    const uint8_t *a;         /* [n][a_stride] activation columns */
+    size_t         a_stride;
+    int64_t        n;
+    float         *y;         /* [n][rows] */
+} pl_gemm_args;
+typedef void (*pl_gemm_fn)(const pl_gemm_args *g, int64_t p0, int64_t p1);
+#define PL_GEMM_ROWS 16 /* rows per panel */
+/* Bytes of one activation column of k values for weights with vec_dot_type vdt (Q8_0 or
+ * Q8_K): u8 values, float scales (and Q8_K's float sums per 32), rounded to 64. */
+size_t pl_gemm_act_bytes(uint32_t vdt, int64_t k);
+
 /* kernels.c: SIMD row kernels by weight type (vec_dot) and activation type (quantize);
  * NULL entries fall back to the type table's scalar rows. */
 typedef struct pl_kernel_set {
     pl_vec_dot_fn  vec_dot[PL_TYPE_COUNT];
     pl_from_f32_fn quantize[PL_TYPE_COUNT];
     pl_vec_dot4_fn vec_dot4[PL_TYPE_COUNT]; /* optional: one row . 4 activation rows */
+    pl_gemm_fn     gemm[PL_TYPE_COUNT];       /* optional: prefill GEMM by weight type */
+    pl_from_f32_fn gemm_quant[PL_TYPE_COUNT]; /* its activation format, by vec_dot_type */
     pl_vec_ops     vec;
 } pl_kernel_set;
+
+/* The level's GEMM for weight type id and its activation quantizer, or NULL. */
+pl_gemm_fn pl_type_kernel_gemm(uint32_t id, pl_cpu_level lv, pl_from_f32_fn *quantize);
 
 #endif

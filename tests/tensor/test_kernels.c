@@ -149,7 +149,96 @@ static void test_vec_ops(void **state) {
             vo->f32_to_f16(x, h0, n);
             ref->f32_to_f16(x, h1, n);
             assert_memory_equal(h0, h1, (size_t)n * sizeof h0[0]); /* both round to nearest even */
+            /* sum of squares vs double; silu(g) * u vs the formula in double, incl. large |g| */
+            double ss = 0;
+            for (int64_t i = 0; i < n; i++) ss += (double)x[i] * x[i];
+            assert_true(fabs((double)vo->sum_sq(x, n) - ss) <= 1e-6 * ss);
+            for (int64_t i = 0; i < n; i++) y0[i] = x[i] * (i % 5 == 0 ? 40.0f : 1.0f); /* g in [-120, 120] */
+            vo->silu_mul(y1, y0, x, n);
+            for (int64_t i = 0; i < n; i++) {
+                double g = y0[i], want = g / (1.0 + exp(-g)) * x[i];
+                assert_true(fabs(y1[i] - want) <= 1e-6 * fabs(want) + 1e-30);
+            }
         }
+    }
+}
+
+/* The fused attention of every level against a naive two-pass softmax in double over
+ * the same f16 cache: ragged head sizes (not a multiple of 8), blocks in scattered
+ * cache slots, queries with different last positions (inside a block, on a block edge,
+ * position 0), and a query's output equal whatever other queries share the call. */
+static void test_attn(void **state) {
+    (void)state;
+    enum { NB = 6, B = PL_ATTN_BLOCK, NQ = 7 };
+    const int32_t hds[][2] = { { 64, 64 }, { 5, 13 }, { 80, 72 }, { 128, 128 }, { 256, 24 } };
+    const int32_t last[NQ] = { 0, 31, 32, 77, 150, 191, 100 };
+    const int32_t blocks[NB] = { 4, 0, 7, 2, 5, 1 }; /* cache slots of positions 0.., 32.., ... */
+    const int32_t heads = 2, head = 1;               /* rows of kv head 1 inside each block */
+    for (size_t hi = 0; hi < sizeof hds / sizeof hds[0]; hi++) {
+        const int32_t hk = hds[hi][0], hv = hds[hi][1];
+        const size_t kblk = (size_t)heads * B * (size_t)hk, vblk = (size_t)heads * B * (size_t)hv;
+        uint16_t *k = malloc(8 * kblk * sizeof(uint16_t)), *v = malloc(8 * vblk * sizeof(uint16_t));
+        float *q = malloc((size_t)NQ * (size_t)hk * sizeof(float)), *o = malloc((size_t)NQ * (size_t)hv * sizeof(float));
+        float *o1 = malloc((size_t)hv * sizeof(float));
+        double *ref = malloc((size_t)NQ * (size_t)hv * sizeof(double)), *sc = malloc(NB * B * sizeof(double));
+        assert_true(k && v && q && o && o1 && ref && sc);
+        for (size_t i = 0; i < 8 * kblk; i++) k[i] = pl_f32_to_f16(frand() * 2.0f);
+        for (size_t i = 0; i < 8 * vblk; i++) v[i] = pl_f32_to_f16(frand());
+        for (int i = 0; i < NQ * hk; i++) q[i] = frand() * 1.5f;
+        const float scale = 1.0f / sqrtf((float)hk);
+        for (int i = 0; i < NQ; i++) {
+            double mx = -1e300, sum = 0;
+            for (int32_t p = 0; p <= last[i]; p++) {
+                const uint16_t *kr = k + (size_t)blocks[p / B] * kblk + (size_t)head * B * (size_t)hk + (size_t)(p % B) * (size_t)hk;
+                double d = 0;
+                for (int32_t x = 0; x < hk; x++) d += (double)q[i * hk + x] * pl_f16_to_f32(kr[x]);
+                sc[p] = d * scale;
+                mx = fmax(mx, sc[p]);
+            }
+            for (int32_t x = 0; x < hv; x++) ref[i * hv + x] = 0;
+            for (int32_t p = 0; p <= last[i]; p++) {
+                const uint16_t *vr = v + (size_t)blocks[p / B] * vblk + (size_t)head * B * (size_t)hv + (size_t)(p % B) * (size_t)hv;
+                double e = exp(sc[p] - mx);
+                sum += e;
+                for (int32_t x = 0; x < hv; x++) ref[i * hv + x] += e * pl_f16_to_f32(vr[x]);
+            }
+            for (int32_t x = 0; x < hv; x++) ref[i * hv + x] /= sum;
+        }
+        for (int lv = PL_CPU_LEVEL_SCALAR; lv < PL_CPU_LEVEL_COUNT; lv++) {
+            const pl_vec_ops *vo = pl_vec_ops_get((pl_cpu_level)lv);
+            if (!vo) continue;
+            pl_attn_args a = { .q = q, .q_stride = (size_t)hk, .nq = NQ, .last = last, .k = k, .v = v,
+                               .blocks = blocks, .k_block = kblk, .v_block = vblk,
+                               .k_head = (size_t)head * B * (size_t)hk, .v_head = (size_t)head * B * (size_t)hv,
+                               .hd_k = hk, .hd_v = hv, .scale = scale, .o = o, .o_stride = (size_t)hv };
+            vo->attn(&a);
+            double e = 0, s = 0;
+            for (int i = 0; i < NQ * hv; i++) {
+                e += (o[i] - ref[i]) * (o[i] - ref[i]);
+                s += ref[i] * ref[i];
+            }
+            if (!(e <= 1e-11 * s)) {
+                print_error("attn level %d hd %d/%d: NMSE %g\n", lv, hk, hv, e / s);
+                fail();
+            }
+            /* each query alone gives exactly its row of the batched call */
+            for (int i = 0; i < NQ; i++) {
+                pl_attn_args a1 = a;
+                a1.q = q + i * hk;
+                a1.nq = 1;
+                a1.last = &last[i];
+                a1.o = o1;
+                vo->attn(&a1);
+                assert_memory_equal(o1, o + i * hv, (size_t)hv * sizeof(float));
+            }
+        }
+        free(k);
+        free(v);
+        free(q);
+        free(o);
+        free(o1);
+        free(ref);
+        free(sc);
     }
 }
 
@@ -190,6 +279,79 @@ static void test_matmul_level(void **state) {
     pl_ctx_free(ctx);
 }
 
+/* pl_matmul on prefill-sized batches (the GEMM at levels that have one) against the
+ * scalar reference dots on scalar-quantized activations: ragged row panels (rows not a
+ * multiple of 16), column tails (n not a multiple of 8), one block, and k past the GEMM's
+ * 1024-value packing chunk. Integer block dots are exact and the activation quantizers
+ * agree up to rounding ties, so only float summation order differs (the Q5_0 scalar reference
+ * sums in another order: 6e-8 at every level): NMSE <= 1e-6. */
+static void test_matmul_prefill(void **state) {
+    (void)state;
+    typedef struct { pl_type type; int64_t k, rows, n; } mm_case;
+    const mm_case cases[] = {
+        { PL_TYPE_Q4_0, 32 * 19, 37, 45 },  { PL_TYPE_Q4_0, 32 * 40, 16, 32 }, { PL_TYPE_Q4_0, 32, 5, 33 },
+        { PL_TYPE_Q8_0, 32 * 19, 37, 45 },  { PL_TYPE_Q8_0, 32 * 37, 48, 64 }, { PL_TYPE_Q5_0, 32 * 19, 37, 45 },
+        { PL_TYPE_Q5_0, 32 * 33, 21, 40 },  { PL_TYPE_Q4_K, 256 * 3, 37, 45 }, { PL_TYPE_Q4_K, 256 * 5, 17, 33 },
+        { PL_TYPE_Q4_K, 256, 3, 32 },       { PL_TYPE_Q6_K, 256 * 3, 37, 45 }, { PL_TYPE_Q6_K, 256 * 5, 32, 39 },
+        { PL_TYPE_Q4_1, 32 * 3, 19, 40 },   { PL_TYPE_F16, 64, 19, 40 },
+    };
+    pl_ctx *ctx = NULL;
+    pl_pool *pool = NULL;
+    assert_int_equal(pl_ctx_init(&ctx, NULL), PL_OK);
+    assert_int_equal(pl_pool_init(ctx, 2, &pool), PL_OK);
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+        const mm_case *cs = &cases[ci];
+        const pl_type_info *t = pl_type_get(cs->type), *at = pl_type_get(t->vec_dot_type);
+        uint64_t rb, xb;
+        assert_int_equal(pl_type_row_bytes(cs->type, (uint64_t)cs->k, &rb), PL_OK);
+        assert_int_equal(pl_type_row_bytes(t->vec_dot_type, (uint64_t)cs->k, &xb), PL_OK);
+        float *wf = malloc((size_t)cs->k * sizeof(float)), *x = malloc((size_t)(cs->k * cs->n) * sizeof(float));
+        float *y = malloc((size_t)(cs->rows * cs->n) * sizeof(float));
+        uint8_t *wq = malloc((size_t)rb * (size_t)cs->rows), *xq = malloc((size_t)xb);
+        size_t ws = pl_matmul_work_size(cs->type, cs->k, cs->n);
+        void *work = malloc(ws);
+        assert_non_null(wf);
+        assert_non_null(x);
+        assert_non_null(y);
+        assert_non_null(wq);
+        assert_non_null(xq);
+        assert_non_null(work);
+        for (int64_t r = 0; r < cs->rows; r++) {
+            for (int64_t i = 0; i < cs->k; i++) wf[i] = frand() + (r % 3 == 1 ? 0.3f : 0.0f);
+            t->from_f32(wf, wq + (size_t)r * rb, cs->k);
+        }
+        for (int64_t i = 0; i < cs->k * cs->n; i++) x[i] = frand() * (i % 7 == 0 ? 4.0f : 1.0f);
+        pl_mat m;
+        assert_int_equal(pl_mat_init(&m, cs->type, cs->k, cs->rows, wq), PL_OK);
+        for (int p = 0; p < 2; p++) {
+            memset(y, 0xFF, (size_t)(cs->rows * cs->n) * sizeof(float)); /* NaN: every output must be written */
+            assert_int_equal(pl_matmul(p ? pool : NULL, &m, x, cs->n, y, work, ws), PL_OK);
+            double e = 0, s = 0;
+            for (int64_t c = 0; c < cs->n; c++) {
+                at->from_f32(x + c * cs->k, xq, cs->k);
+                for (int64_t r = 0; r < cs->rows; r++) {
+                    double ref = t->vec_dot(wq + (size_t)r * rb, xq, cs->k), got = y[c * cs->rows + r];
+                    e += (got - ref) * (got - ref);
+                    s += ref * ref;
+                }
+            }
+            if (!(e <= 1e-6 * s)) {
+                print_error("%s k %lld rows %lld n %lld: NMSE %g\n", t->name, (long long)cs->k, (long long)cs->rows,
+                            (long long)cs->n, e / s);
+                fail();
+            }
+        }
+        free(wf);
+        free(x);
+        free(y);
+        free(wq);
+        free(xq);
+        free(work);
+    }
+    pl_pool_free(pool);
+    pl_ctx_free(ctx);
+}
+
 /* the standard mix rules (shared formats.md), cases worked out by hand */
 static void test_quant_mix_rules(void **state) {
     (void)state;
@@ -223,6 +385,8 @@ int main(void) {
         cmocka_unit_test(test_dot4),
         cmocka_unit_test(test_vec_ops),
         cmocka_unit_test(test_matmul_level),
+        cmocka_unit_test(test_matmul_prefill),
+        cmocka_unit_test(test_attn),
         cmocka_unit_test(test_quant_mix_rules),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
