@@ -156,7 +156,8 @@ static void test_top_once(void **state) {
     run_free(&r);
 }
 
-/* The live view: a few polls, then SIGINT ends it cleanly; from the second
+/* The live view: a few polls, then SIGINT ends it cleanly (5 s: a sanitizer
+ * build on a busy machine took over 1.5 s to install its handler); from the second
  * poll on it shows rates from the counters' deltas. */
 static void test_top_live(void **state) {
     (void)state;
@@ -164,7 +165,7 @@ static void test_top_live(void **state) {
     assert_non_null(hs);
     hs_route(hs, "/metrics", HS_OK, metrics, strlen(metrics), NULL, 0);
     hs_route(hs, "/props", HS_OK, props, strlen(props), NULL, 0);
-    run_result r = run("timeout --preserve-status -s INT 1.5", "top --interval 0.2 http://127.0.0.1:%d", hs_port(hs));
+    run_result r = run("timeout --preserve-status -s INT 5", "top --interval 0.2 http://127.0.0.1:%d", hs_port(hs));
     assert_int_equal(r.code, 0);
     int snapshots = 0;
     for (const char *p = r.out; (p = strstr(p, "parley top  ")); p++) snapshots++;
