@@ -42,6 +42,7 @@ pl_server_params pl_server_default_params(void) {
         .drain_ms = 5000,
         .reasoning = PL_THINK_MODE_SEPARATE,
         .sampling = pl_sampler_default_params(),
+        .max_audio_s = 600,
     };
 }
 
@@ -280,6 +281,14 @@ static void handle_metrics(struct mg_connection *conn, pl_server *s) {
         pl_srv_send_json(conn, s, 500, NULL);
         return;
     }
+    char audio[1200];
+    pl_srv_audio_metrics(s, audio, sizeof audio);
+    size_t tl = strlen(text), al = strlen(audio);
+    char *all = realloc(text, tl + al + 1);
+    if (all) {
+        memcpy(all + tl, audio, al + 1);
+        text = all;
+    }
     pl_srv_send(conn, s, 200, "text/plain; version=0.0.4; charset=utf-8", text, strlen(text), NULL);
     free(text);
 }
@@ -453,7 +462,8 @@ static void handle_static(struct mg_connection *conn, pl_server *s, const char *
 /* ---- routing ---- */
 
 typedef enum route_id {
-    R_HEALTH, R_MODELS, R_PROPS, R_METRICS, R_TOKENIZE, R_DETOKENIZE, R_CHAT, R_COMPLETIONS, R_COUNT
+    R_HEALTH, R_MODELS, R_PROPS, R_METRICS, R_TOKENIZE, R_DETOKENIZE, R_CHAT, R_COMPLETIONS, R_TRANSCRIBE, R_SPEECH,
+    R_COUNT
 } route_id;
 
 static const struct route {
@@ -470,6 +480,11 @@ static const struct route {
                  .needs_model = true, .body = true },
     [R_COMPLETIONS] = { .path = "/v1/completions", .alias = "/completions", .method = "POST", .auth = true,
                         .needs_model = true, .body = true },
+    /* the speech endpoints do not need the language model */
+    [R_TRANSCRIBE] = { .path = "/v1/audio/transcriptions", .alias = "/audio/transcriptions", .method = "POST",
+                       .auth = true, .body = true },
+    [R_SPEECH] = { .path = "/v1/audio/speech", .alias = "/audio/speech", .method = "POST", .auth = true,
+                   .body = true },
 };
 
 static int begin_request(struct mg_connection *conn) {
@@ -529,6 +544,8 @@ static int begin_request(struct mg_connection *conn) {
     case R_DETOKENIZE: handle_detokenize(conn, s, body, len); break;
     case R_CHAT: pl_srv_handle_completion(conn, s, PL_SRV_KIND_CHAT, body, len); break;
     case R_COMPLETIONS: pl_srv_handle_completion(conn, s, PL_SRV_KIND_COMPLETION, body, len); break;
+    case R_TRANSCRIBE: pl_srv_handle_transcription(conn, s, body, len); break;
+    case R_SPEECH: pl_srv_handle_speech(conn, s, body, len); break;
     case R_COUNT: break;
     }
     pl_free(s->ctx, body);
@@ -600,6 +617,7 @@ pl_status pl_server_start(pl_ctx *ctx, const pl_server_params *params, pl_server
     }
     s->p.model_path = s->p.model_alias = s->p.host = s->p.api_key = s->p.cors_origin = s->p.web_dir = NULL;
     s->p.template_name = s->p.template_source = NULL;
+    if (!oom && pl_srv_audio_init(s, &p) != PL_OK) oom = true;
     if (oom || !s->alias) {
         pl_server_free(s);
         return pl_ctx_err(ctx, PL_ERR_NOMEM, "serve: out of memory");
@@ -739,6 +757,7 @@ void pl_server_free(pl_server *s) {
     pl_free(ctx, s->b_pos);
     pl_free(ctx, s->b_seq);
     pl_free(ctx, s->b_out);
+    pl_srv_audio_free(s);
     pl_context_free(s->lc);
     pl_engine_free(s->engine);
     pl_model_free(s->model);
