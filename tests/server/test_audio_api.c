@@ -20,6 +20,7 @@
 
 #include <cjson/cJSON.h>
 #include <ctype.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -244,6 +245,29 @@ static bool has_word(const char *text, const char *word) {
     return ok;
 }
 
+/* The first `seconds` of a 16-bit PCM WAV: its fmt chunk and a cut data chunk. */
+static uint8_t *wav_clip(const uint8_t *w, size_t len, double seconds, size_t *out_len) {
+    const uint8_t *fmt = NULL;
+    for (size_t p = 12; p + 8 <= len;) {
+        uint32_t sz = rd32(w + p + 4);
+        if (memcmp(w + p, "fmt ", 4) == 0 && sz >= 16 && p + 8 + sz <= len) fmt = w + p + 8;
+        if (memcmp(w + p, "data", 4) == 0 && fmt) {
+            unsigned ch = rd16(fmt + 2), bits = rd16(fmt + 14);
+            uint32_t rate = rd32(fmt + 4);
+            if (bits != 16) return NULL;
+            size_t want = (size_t)(seconds * rate) * ch * 2, have = len - (p + 8);
+            if (want > have) want = have;
+            size_t n;
+            uint8_t *c = make_wav(ch, rate, (uint32_t)(want / (2 * ch)), &n);
+            memcpy(c + 44, w + p + 8, want);
+            *out_len = n;
+            return c;
+        }
+        p += 8 + (size_t)sz + (sz & 1);
+    }
+    return NULL;
+}
+
 static void transcribe(int port, const char *wav, size_t wlen, const char *fmt, http_resp *r) {
     const char *fields[] = { "model", "whisper-1", "language", "en", "response_format", fmt, NULL };
     size_t blen;
@@ -275,30 +299,41 @@ static void test_transcribe_jfk(void **state) {
     cJSON_Delete(j);
     http_resp_free(&r);
 
-    transcribe(port, wav, wlen, "text", &r);
+    /* the other formats on the first 4 s ("And so my fellow Americans"), cut
+     * by hand from the data chunk: the recognizer's time is the test's cost */
+    size_t clen = 0;
+    uint8_t *clip = wav_clip((const uint8_t *)wav, wlen, 4.0, &clen);
+    assert_non_null(clip);
+    transcribe(port, (const char *)clip, clen, "text", &r);
     assert_non_null(strstr(r.headers, "text/plain"));
-    assert_non_null(strstr(r.body, json_text)); /* the same recognizer, the same text */
+    assert_true(has_word(r.body, "fellow"));
+    assert_null(strstr(r.body, "country")); /* not in the first 4 s */
+    char *clip_text = strdup(r.body);
     http_resp_free(&r);
 
-    transcribe(port, wav, wlen, "srt", &r);
-    assert_true(strncmp(r.body, "1\n00:00:", 8) == 0 || strncmp(r.body, "1\r\n00:00:", 9) == 0);
-    assert_non_null(strstr(r.body, " --> "));
-    assert_true(has_word(r.body, "country"));
+    transcribe(port, (const char *)clip, clen, "srt", &r);
+    assert_true(strncmp(r.body, "1\n00:00:0", 9) == 0);
+    assert_non_null(strstr(r.body, " --> 00:00:0"));
+    assert_true(has_word(r.body, "fellow"));
     http_resp_free(&r);
 
-    transcribe(port, wav, wlen, "verbose_json", &r);
+    transcribe(port, (const char *)clip, clen, "verbose_json", &r);
     j = cJSON_Parse(r.body);
     assert_non_null(j);
     const cJSON *dur = cJSON_GetObjectItemCaseSensitive(j, "duration");
     assert_true(cJSON_IsNumber(dur));
-    assert_true(dur->valuedouble > 10.5 && dur->valuedouble < 11.5); /* jfk.wav is 11.0 s */
+    assert_true(fabs(dur->valuedouble - 4.0) < 0.01);
     const cJSON *segs = cJSON_GetObjectItemCaseSensitive(j, "segments");
     assert_true(cJSON_IsArray(segs) && cJSON_GetArraySize(segs) >= 1);
     const cJSON *lang = cJSON_GetObjectItemCaseSensitive(j, "language");
     assert_true(cJSON_IsString(lang));
-    assert_true(has_word(cJSON_GetObjectItemCaseSensitive(j, "text")->valuestring, "country"));
+    const cJSON *vt = cJSON_GetObjectItemCaseSensitive(j, "text");
+    assert_true(cJSON_IsString(vt));
+    assert_non_null(strstr(clip_text, vt->valuestring)); /* the same text as "text" */
     cJSON_Delete(j);
     http_resp_free(&r);
+    free(clip_text);
+    free(clip);
 
     http_do(port, "GET", "/metrics", NULL, 0, NULL, &r);
     assert_non_null(strstr(r.body, "parley_audio_transcriptions_total 4\n"));
