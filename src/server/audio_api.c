@@ -85,6 +85,9 @@ void pl_srv_audio_free(pl_server *s) {
     s->audio = NULL;
 }
 
+const char *pl_srv_audio_stt_backend(const pl_server *s) { return s->audio ? s->audio->stt_backend : NULL; }
+const char *pl_srv_audio_tts_voice(const pl_server *s) { return s->audio ? s->audio->tts_voice : NULL; }
+
 void pl_srv_audio_metrics(const pl_server *s, char *buf, size_t cap) {
     const pl_srv_audio *a = s->audio;
     if (!a) {

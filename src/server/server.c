@@ -152,7 +152,7 @@ static bool key_equal(const char *given, size_t glen, const char *key) {
     return diff == 0;
 }
 
-static bool authorized(struct mg_connection *conn, const pl_server *s) {
+bool pl_srv_authorized(struct mg_connection *conn, const pl_server *s) {
     if (!s->api_key) return true;
     const char *h = mg_get_header(conn, "Authorization");
     if (!h || mg_strncasecmp(h, "Bearer ", 7) != 0) return false;
@@ -493,6 +493,10 @@ static int begin_request(struct mg_connection *conn) {
     const char *uri = ri->local_uri ? ri->local_uri : "/";
     const char *method = ri->request_method ? ri->request_method : "";
     int r = 0;
+    if (strcmp(uri, "/v1/realtime") == 0) {
+        const char *up = mg_get_header(conn, "Upgrade");
+        if (up && strcasecmp(up, "websocket") == 0) return 0; /* civetweb's WebSocket handler (realtime.c) */
+    }
     while (r < R_COUNT && strcmp(uri, routes[r].path) != 0 && !(routes[r].alias && strcmp(uri, routes[r].alias) == 0))
         r++;
     if (strcmp(method, "OPTIONS") == 0) { /* a CORS preflight */
@@ -514,7 +518,7 @@ static int begin_request(struct mg_connection *conn) {
         send_err(conn, s, 405, "invalid_request_error", NULL, msg);
         return 1;
     }
-    if (rt->auth && !authorized(conn, s)) {
+    if (rt->auth && !pl_srv_authorized(conn, s)) {
         pl_srv_error e;
         pl_srv_err(&e, 401, "invalid_request_error", NULL, "a valid API key is required (Authorization: Bearer KEY)");
         e.code = "invalid_api_key";
@@ -651,6 +655,7 @@ pl_status pl_server_start(pl_ctx *ctx, const pl_server_params *params, pl_server
         pl_server_free(s);
         return PL_ERR_IO;
     }
+    pl_srv_realtime_register(s);
     struct mg_server_port sp[4];
     int np = mg_get_server_ports(s->mg, 4, sp);
     s->port = np > 0 ? sp[0].port : p.port;

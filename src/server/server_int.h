@@ -220,6 +220,7 @@ struct pl_server {
     uint64_t           step;
     int64_t            created; /* unix time of the start (model "created") */
     struct pl_srv_audio *audio; /* the speech endpoints' state (audio_api.c) */
+    atomic_int         rt_conns; /* open /v1/realtime connections (realtime.c) */
 };
 
 /* Scheduler thread (sched.c): load, then run steps until quit. */
@@ -240,6 +241,13 @@ pl_status pl_srv_audio_init(pl_server *s, const pl_server_params *p);
 void pl_srv_audio_free(pl_server *s);
 void pl_srv_handle_transcription(struct mg_connection *conn, pl_server *s, const char *body, size_t len);
 void pl_srv_handle_speech(struct mg_connection *conn, pl_server *s, const char *body, size_t len);
+/* The configured recognizer backend and voice (NULL: defaults). */
+const char *pl_srv_audio_stt_backend(const pl_server *s);
+const char *pl_srv_audio_tts_voice(const pl_server *s);
+/* The /v1/realtime WebSocket (realtime.c), registered after mg_start. */
+void pl_srv_realtime_register(pl_server *s);
+/* The request carries the API key (or none is set). */
+bool pl_srv_authorized(struct mg_connection *conn, const pl_server *s);
 /* Prometheus lines of the audio counters (a NUL-terminated string in buf). */
 void pl_srv_audio_metrics(const pl_server *s, char *buf, size_t cap);
 /* Write a response with a body; counts the status in the metrics. */
