@@ -252,6 +252,7 @@ static void rt_ready(struct mg_connection *conn, void *ud) {
     sp.sampling = s->p.sampling;
     sp.reasoning = s->p.reasoning;
     if (sp.sampling.max_tokens <= 0) sp.sampling.max_tokens = 256; /* a spoken answer */
+    if (sp.n_ctx > 0 && sp.sampling.max_tokens > sp.n_ctx / 2) sp.sampling.max_tokens = sp.n_ctx / 2;
     pl_stt_params stp = pl_stt_default_params();
     stp.backend = s->audio ? pl_srv_audio_stt_backend(s) : NULL;
     pl_tts_params tp = pl_tts_default_params();

@@ -27,6 +27,10 @@
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 
 #include "parley/server.h"
 #include "server/http_util.h"
@@ -602,6 +606,141 @@ static void test_speech_disconnect_cancels(void **state) {
     pl_server_free(s);
 }
 
+/* ---- /v1/realtime ---- */
+
+static bool read_n(int fd, uint8_t *buf, size_t n) {
+    size_t got = 0;
+    while (got < n) {
+        ssize_t k = recv(fd, buf + got, n - got, 0);
+        if (k <= 0) return false;
+        got += (size_t)k;
+    }
+    return true;
+}
+
+/* One server frame (unmasked): opcode and payload (malloc'd, NUL-terminated). */
+static int read_frame(int fd, char **payload, size_t *len) {
+    uint8_t h[2];
+    if (!read_n(fd, h, 2)) return -1;
+    uint64_t n = h[1] & 0x7f;
+    if (n == 126) {
+        uint8_t e[2];
+        if (!read_n(fd, e, 2)) return -1;
+        n = (uint64_t)e[0] << 8 | e[1];
+    } else if (n == 127) {
+        uint8_t e[8];
+        if (!read_n(fd, e, 8)) return -1;
+        n = 0;
+        for (int i = 0; i < 8; i++) n = n << 8 | e[i];
+    }
+    assert_true(n < (64u << 20));
+    *payload = malloc((size_t)n + 1);
+    if (!read_n(fd, (uint8_t *)*payload, (size_t)n)) return -1;
+    (*payload)[n] = 0;
+    *len = (size_t)n;
+    return h[0] & 0x0f;
+}
+
+/* A masked client text frame (RFC 6455 5.3: clients must mask). */
+static void send_frame(int fd, const char *data, size_t n) {
+    uint8_t h[14];
+    size_t hl = 0;
+    h[hl++] = 0x81;
+    if (n < 126) h[hl++] = (uint8_t)(0x80 | n);
+    else if (n < 65536) {
+        h[hl++] = 0x80 | 126;
+        h[hl++] = (uint8_t)(n >> 8);
+        h[hl++] = (uint8_t)n;
+    } else {
+        h[hl++] = 0x80 | 127;
+        for (int i = 7; i >= 0; i--) h[hl++] = (uint8_t)((uint64_t)n >> (8 * i));
+    }
+    static const uint8_t mask[4] = { 0x12, 0x34, 0x56, 0x78 };
+    memcpy(h + hl, mask, 4);
+    hl += 4;
+    uint8_t *f = malloc(hl + n);
+    memcpy(f, h, hl);
+    for (size_t i = 0; i < n; i++) f[hl + i] = (uint8_t)data[i] ^ mask[i & 3];
+    size_t sent = 0;
+    while (sent < hl + n) {
+        ssize_t k = send(fd, f + sent, hl + n - sent, MSG_NOSIGNAL);
+        if (k <= 0) break; /* the server may close first */
+        sent += (size_t)k;
+    }
+    free(f);
+}
+
+static int ws_open(int port, char *resp, size_t cap) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    struct timeval tv = { .tv_sec = 60 };
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    /* the handshake of RFC 6455 section 1.3, whose accept value is given there */
+    const char req[] = "GET /v1/realtime HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                       "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    assert_int_equal(send(fd, req, sizeof req - 1, MSG_NOSIGNAL), (ssize_t)(sizeof req - 1));
+    size_t n = 0;
+    while (n + 1 < cap && !(n >= 4 && memcmp(resp + n - 4, "\r\n\r\n", 4) == 0)) {
+        if (recv(fd, resp + n, 1, 0) != 1) break;
+        n++;
+    }
+    resp[n] = 0;
+    return fd;
+}
+
+static void test_realtime_ws(void **state) {
+    (void)state;
+    pl_server *s = start(0, 0);
+    assert_int_equal(pl_server_wait_loaded(s), PL_OK);
+    int port = pl_server_port(s);
+    char resp[1024];
+    int fd = ws_open(port, resp, sizeof resp);
+    assert_non_null(strstr(resp, "HTTP/1.1 101"));
+    assert_non_null(strstr(resp, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
+    char *p = NULL;
+    size_t len = 0;
+    assert_int_equal(read_frame(fd, &p, &len), 1);
+    cJSON *j = cJSON_Parse(p);
+    if (!strstr(p, "session.created")) fprintf(stderr, "%s\n", p);
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(j, "type")->valuestring, "session.created");
+    const cJSON *rate = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "session"),
+                                                         "output_audio_sample_rate");
+    assert_true(cJSON_IsNumber(rate) && rate->valuedouble >= 8000);
+    cJSON_Delete(j);
+    free(p);
+    /* a second of silence is accepted without an answer; then a bad event gets an error event */
+    uint8_t zeros[3200] = { 0 };
+    char *ev = malloc(8192);
+
+    size_t k = (size_t)sprintf(ev, "{\"type\":\"input_audio_buffer.append\",\"audio\":\"");
+    for (size_t i = 0; i < sizeof zeros; i += 3) k += 4; /* base64 of zeros is all 'A' */
+    memset(ev + strlen(ev), 'A', k - strlen(ev));
+    sprintf(ev + k, "\"}");
+    for (int i = 0; i < 5; i++) send_frame(fd, ev, strlen(ev));
+    send_frame(fd, "[1]", 3);
+    assert_int_equal(read_frame(fd, &p, &len), 1);
+    assert_non_null(strstr(p, "\"type\":\"error\""));
+    free(p);
+    free(ev);
+    /* a frame over 1 MiB: closed with 1009 */
+    size_t big = ((size_t)1 << 20) + 16;
+    char *b = malloc(big);
+    memset(b, ' ', big);
+    send_frame(fd, b, big);
+    free(b);
+    int op;
+    while ((op = read_frame(fd, &p, &len)) == 1) free(p); /* events still in flight */
+    assert_int_equal(op, 8);
+    assert_true(len >= 2);
+    assert_int_equal(((uint8_t)p[0] << 8) | (uint8_t)p[1], 1009);
+    free(p);
+    close(fd);
+
+    pl_server_free(s);
+}
+
 int main(void) {
     const char *dir = getenv("PL_FIXTURE_DIR");
     if (!dir) return 77;
@@ -625,6 +764,7 @@ int main(void) {
         cmocka_unit_test(test_speech_bad_params),
         cmocka_unit_test(test_speech_wav_pcm),
         cmocka_unit_test(test_speech_disconnect_cancels),
+        cmocka_unit_test(test_realtime_ws),
         cmocka_unit_test(test_transcribe_jfk),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
