@@ -5,7 +5,8 @@
  * or whole), GET /v1/models, /health, /metrics (Prometheus text), /props,
  * POST /tokenize and /detokenize, POST /v1/audio/transcriptions (multipart
  * upload -> text/json/verbose_json/srt/vtt) and /v1/audio/speech (streamed
- * WAV or PCM), and the files of a web page under /.
+ * WAV or PCM), the /v1/realtime WebSocket (voice mode: a pl_voice pipeline
+ * per connection, at most 4 at once), and the files of a web page under /.
  *
  * Inside: civetweb worker threads parse requests, render the chat template
  * and tokenize (all per-request work that allocates), then hand a ready
