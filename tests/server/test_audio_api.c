@@ -724,6 +724,59 @@ static void test_realtime_ws(void **state) {
     assert_non_null(strstr(p, "\"type\":\"error\""));
     free(p);
     free(ev);
+    /* the first 3.4 s of jfk.wav ("And so my fellow Americans"), 100 ms per append, then silence: the VAD's
+     * events, the transcript, and a whole response with its metrics */
+    size_t wlen = 0, clen = 0;
+    char *wav = jfk_path[0] ? read_file(jfk_path, &wlen) : NULL;
+    uint8_t *clip = wav ? wav_clip((const uint8_t *)wav, wlen, 3.4, &clen) : NULL;
+    if (clip) {
+        char *msg = malloc(8192);
+        char b64buf[4400];
+        static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        uint8_t *silence = calloc(1, 3200);
+        for (size_t off = 44; off < clen + 16000 * 2; off += 3200) {
+            const uint8_t *src = off + 3200 <= clen ? clip + off : silence; /* then 1 s+ of silence */
+            size_t o = 0;
+            for (size_t i = 0; i < 3200; i += 3) {
+                uint32_t v = (uint32_t)src[i] << 16 | (i + 1 < 3200 ? (uint32_t)src[i + 1] << 8 : 0) |
+                             (i + 2 < 3200 ? src[i + 2] : 0);
+                b64buf[o++] = tbl[v >> 18 & 63];
+                b64buf[o++] = tbl[v >> 12 & 63];
+                b64buf[o++] = i + 1 < 3200 ? tbl[v >> 6 & 63] : '=';
+                b64buf[o++] = i + 2 < 3200 ? tbl[v & 63] : '=';
+            }
+            b64buf[o] = 0;
+            int m = snprintf(msg, 8192, "{\"type\":\"input_audio_buffer.append\",\"audio\":\"%s\"}", b64buf);
+            send_frame(fd, msg, (size_t)m);
+        }
+        bool started = false, stopped = false, transcript = false, done = false;
+        while (!done && read_frame(fd, &p, &len) == 1) {
+            cJSON *e = cJSON_Parse(p);
+            const char *t = cJSON_GetObjectItemCaseSensitive(e, "type")->valuestring;
+            if (strcmp(t, "input_audio_buffer.speech_started") == 0) started = true;
+            if (strcmp(t, "input_audio_buffer.speech_stopped") == 0) {
+                assert_true(started);
+                stopped = true;
+            }
+            if (strcmp(t, "conversation.item.input_audio_transcription.completed") == 0) {
+                assert_true(stopped);
+                const char *tx = cJSON_GetObjectItemCaseSensitive(e, "transcript")->valuestring;
+                if (has_word(tx, "fellow")) transcript = true;
+                else fprintf(stderr, "realtime transcript: '%s'\n", tx);
+            }
+            if (strcmp(t, "response.done") == 0) {
+                assert_true(cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(e, "metrics")));
+                done = transcript; /* the answer to the utterance with the words */
+            }
+            cJSON_Delete(e);
+            free(p);
+        }
+        assert_true(done);
+        free(silence);
+        free(msg);
+    }
+    free(clip);
+    free(wav);
     /* a frame over 1 MiB: closed with 1009 */
     size_t big = ((size_t)1 << 20) + 16;
     char *b = malloc(big);
