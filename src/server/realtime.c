@@ -49,13 +49,72 @@ typedef struct rt_conn {
     pl_tts               *tts;
     pl_voice             *voice;
     int                   out_rate;
+    /* the reader thread's (data handler) */
     float                *pcm;  /* decoded input, RT_MAX_FRAME * 3 / 8 samples at most */
     size_t                pcm_cap;
+    uint8_t              *in16; /* base64-decoded input bytes */
+    size_t                in16_cap;
+    /* the event callback's (pipeline threads, serialized by the pipeline) */
     char                 *out;  /* an audio delta event (callback only) */
     size_t                out_cap;
     uint8_t              *s16;
     size_t                s16_cap;
+    char                 *delta;  /* a delta made valid UTF-8 */
+    size_t                delta_cap;
+    char                  carry[2][4]; /* [text, reasoning]: an incomplete UTF-8 sequence cut off a delta */
+    size_t                n_carry[2];
 } rt_conn;
+
+static bool grow(pl_ctx *ctx, void **buf, size_t *cap, size_t need);
+
+/* Length of the valid UTF-8 sequence at p (n bytes left): 1..4; 0 when it is
+ * cut off by the end (could still complete); -1 when invalid. */
+static int utf8_seq(const unsigned char *p, size_t n) {
+    unsigned c = p[0];
+    int len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : -1;
+    if (len < 0 || c == 0xC0 || c == 0xC1 || c > 0xF4) return -1;
+    for (int i = 1; i < len; i++) {
+        if ((size_t)i >= n) return 0;
+        if ((p[i] & 0xC0) != 0x80) return -1;
+    }
+    if (len == 3 && ((c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] > 0x9F))) return -1; /* overlong, surrogate */
+    if (len == 4 && ((c == 0xF0 && p[1] < 0x90) || (c == 0xF4 && p[1] > 0x8F))) return -1;
+    return len;
+}
+
+/* A text delta as valid UTF-8 into c->delta (NUL-terminated): the generation's
+ * deltas are arbitrary cuts of its bytes (a WebSocket text frame must be valid
+ * UTF-8, or the browser fails the connection), so a sequence cut at the end is
+ * kept for the next delta and an invalid byte becomes U+FFFD. NULL when out
+ * of memory. */
+static const char *valid_delta(rt_conn *c, int ch, const char *text, size_t len) {
+    size_t nc = c->n_carry[ch], total = nc + len, cap;
+    if (!pl_size_mul(total, 3, &cap) || !grow(c->ctx, (void **)&c->delta, &c->delta_cap, cap + 1)) return NULL;
+    unsigned char *buf = (unsigned char *)c->delta + cap - total; /* the input at the end; output from the start */
+    memcpy(buf, c->carry[ch], nc);
+    memcpy(buf + nc, text, len);
+    size_t o = 0, i = 0;
+    c->n_carry[ch] = 0;
+    while (i < total) {
+        int k = utf8_seq(buf + i, total - i);
+        if (k == 0) {
+            memcpy(c->carry[ch], buf + i, total - i);
+            c->n_carry[ch] = total - i;
+            break;
+        }
+        if (k < 0) {
+            memcpy(c->delta + o, "\xEF\xBF\xBD", 3);
+            o += 3;
+            i++;
+        } else {
+            memmove(c->delta + o, buf + i, (size_t)k);
+            o += (size_t)k;
+            i += (size_t)k;
+        }
+    }
+    c->delta[o] = 0;
+    return c->delta;
+}
 
 /* ---- base64 ---- */
 
@@ -138,6 +197,7 @@ static void send_session(rt_conn *c, const char *type) {
 }
 
 static bool grow(pl_ctx *ctx, void **buf, size_t *cap, size_t need) {
+    /* (declared above valid_delta) */
     if (need <= *cap) return true;
     size_t n = *cap ? *cap : 4096;
     while (n < need) n *= 2;
@@ -160,6 +220,10 @@ static void send_audio(rt_conn *c, const float *pcm, size_t n, int rate) {
 
 static void on_event(void *ud, const pl_voice_event *ev) {
     rt_conn *c = ud;
+    if (ev->type != PL_VOICE_EVENT_AUDIO && ev->type != PL_VOICE_EVENT_TEXT_DELTA &&
+        ev->type != PL_VOICE_EVENT_REASONING_DELTA)
+        pl_log(c->s->ctx, PL_LOG_LEVEL_DEBUG, "serve: realtime: %s (turn %llu)", pl_voice_event_name(ev->type),
+               (unsigned long long)ev->turn);
     cJSON *o = NULL;
     switch (ev->type) {
     case PL_VOICE_EVENT_SPEECH_STARTED:
@@ -171,6 +235,7 @@ static void on_event(void *ud, const pl_voice_event *ev) {
         cJSON_AddNumberToObject(o, "audio_end_ms", (double)(ev->pos * 1000 / PL_AUDIO_STT_RATE));
         break;
     case PL_VOICE_EVENT_TRANSCRIPT:
+        c->n_carry[0] = c->n_carry[1] = 0; /* a new response */
         o = event("conversation.item.input_audio_transcription.completed");
         cJSON_AddStringToObject(o, "transcript", ev->text ? ev->text : "");
         send_json(c, o);
@@ -178,14 +243,11 @@ static void on_event(void *ud, const pl_voice_event *ev) {
         break;
     case PL_VOICE_EVENT_REASONING_DELTA:
     case PL_VOICE_EVENT_TEXT_DELTA: {
-        o = event(ev->type == PL_VOICE_EVENT_TEXT_DELTA ? "response.text.delta" : "response.reasoning.delta");
-        char *t = pl_malloc(c->ctx, ev->len + 1); /* deltas are cuts: copy to end the string */
-        if (t) {
-            memcpy(t, ev->text, ev->len);
-            t[ev->len] = 0;
-            cJSON_AddStringToObject(o, "delta", t);
-            pl_free(c->ctx, t);
-        }
+        int ch = ev->type == PL_VOICE_EVENT_TEXT_DELTA ? 0 : 1;
+        const char *t = valid_delta(c, ch, ev->text, ev->len);
+        if (!t || !t[0]) break; /* only a cut sequence so far */
+        o = event(ch == 0 ? "response.text.delta" : "response.reasoning.delta");
+        cJSON_AddStringToObject(o, "delta", t);
         break;
     }
     case PL_VOICE_EVENT_AUDIO: send_audio(c, ev->pcm, ev->n_pcm, ev->sample_rate); break;
@@ -218,8 +280,10 @@ static void rt_free(rt_conn *c) {
     pl_stt_free(c->stt);
     pl_session_free(c->session);
     pl_free(c->ctx, c->pcm);
+    pl_free(c->ctx, c->in16);
     pl_free(c->ctx, c->out);
     pl_free(c->ctx, c->s16);
+    pl_free(c->ctx, c->delta);
     pl_ctx *ctx = c->ctx;
     free(c);
     pl_ctx_free(ctx);
@@ -285,7 +349,10 @@ static int rt_data(struct mg_connection *conn, int bits, char *data, size_t len,
     (void)ud;
     rt_conn *c = mg_get_user_connection_data(conn);
     int op = bits & 0xf;
-    if (op == MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE) return 0;
+    if (op == MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE) {
+        pl_log(c && c->s ? c->s->ctx : NULL, PL_LOG_LEVEL_DEBUG, "serve: realtime: the client closed");
+        return 0;
+    }
     if (op != MG_WEBSOCKET_OPCODE_TEXT && op != MG_WEBSOCKET_OPCODE_CONTINUATION) return 1; /* ping, binary */
     if (len > RT_MAX_FRAME) {
         mg_websocket_write(conn, MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE, "\x03\xf1" "frame too large", 17); /* 1009 */
@@ -299,13 +366,13 @@ static int rt_data(struct mg_connection *conn, int bits, char *data, size_t len,
     } else if (strcmp(type->valuestring, "input_audio_buffer.append") == 0) {
         const cJSON *a = cJSON_GetObjectItemCaseSensitive(j, "audio");
         size_t n = cJSON_IsString(a) ? strlen(a->valuestring) : 0;
-        if (n && grow(c->ctx, (void **)&c->s16, &c->s16_cap, n / 4 * 3 + 3) &&
+        if (n && grow(c->ctx, (void **)&c->in16, &c->in16_cap, n / 4 * 3 + 3) &&
             grow(c->ctx, (void **)&c->pcm, &c->pcm_cap, (n / 4 * 3 / 2 + 2) * sizeof(float))) {
-            long b = b64_decode(a->valuestring, n, c->s16);
+            long b = b64_decode(a->valuestring, n, c->in16);
             if (b < 0) send_error(c, "audio is not base64");
             else {
                 size_t ns = (size_t)b / 2;
-                pl_audio_s16le_to_f32(c->s16, ns, c->pcm);
+                pl_audio_s16le_to_f32(c->in16, ns, c->pcm);
                 pl_voice_push(c->voice, c->pcm, ns);
             }
         }
@@ -324,6 +391,7 @@ static void rt_close(const struct mg_connection *conn, void *ud) {
     pl_server *s = ud;
     rt_conn *c = mg_get_user_connection_data(conn);
     if (!c) return;
+    pl_log(s->ctx, PL_LOG_LEVEL_DEBUG, "serve: realtime: connection closed");
     if (c->voice) pl_voice_cancel(c->voice);
     rt_free(c);
     mg_set_user_connection_data(conn, NULL);
