@@ -16,6 +16,8 @@
 #include "cli.h"
 #include "parley/config.h"
 #include "parley/server.h"
+#include "parley/stt.h"
+#include "parley/tts.h"
 #include "parley/template.h"
 
 extern char **environ;
@@ -45,6 +47,8 @@ static const char usage_text[] =
     "  --cors ORIGIN            allow browser requests from ORIGIN ('*' for any); off by default\n"
     "  --web-dir DIR            static files for / (default: web/ next to the binary)\n"
     "  --max-body BYTES         largest request body (default 8 MiB; 413 past it)\n"
+    "  --stt NAME               recognizer for /v1/audio/transcriptions (default pocketsphinx)\n"
+    "  --tts-voice VOICE        voice for /v1/audio/speech and OpenAI's voice names (default en-us)\n"
     "  --chat-template NAME     a built-in template (default: the model's)\n"
     "  --reasoning MODE         separate (default): reasoning_content apart; none; hidden\n"
     "  --temp T, --top-k N, --top-p P, --min-p P   sampling defaults for requests\n"
@@ -106,6 +110,7 @@ int cmd_serve(pl_cli *cli, int argc, char **argv) {
         return 0;
     }
     const char *config_file = NULL, *api_key = NULL, *cors = NULL, *web_dir = NULL, *alias = NULL, *tmpl = NULL, *v;
+    const char *stt = NULL, *tts_voice = NULL;
     int64_t max_queue = -1, max_body = -1, port = -1;
     pl_config *cfg = NULL;
     if (pl_config_init(cli->ctx, &cfg) != PL_OK) return pl_cli_fail(cli, "out of memory");
@@ -138,6 +143,22 @@ int cmd_serve(pl_cli *cli, int argc, char **argv) {
             if (!(cors = pl_cli_opt_value(cli, argc, argv, &i))) goto out;
         } else if (pl_cli_is_opt(a, "--web-dir")) {
             if (!(web_dir = pl_cli_opt_value(cli, argc, argv, &i))) goto out;
+        } else if (pl_cli_is_opt(a, "--stt")) {
+            if (!(stt = pl_cli_opt_value(cli, argc, argv, &i))) goto out;
+            if (!pl_stt_backend_find(stt)) {
+                rc = pl_cli_usage_error(cli, "no speech recognizer named '%s'", stt);
+                goto out;
+            }
+        } else if (pl_cli_is_opt(a, "--tts-voice") || pl_cli_is_opt(a, "--voice")) {
+            if (!(tts_voice = pl_cli_opt_value(cli, argc, argv, &i))) goto out;
+            pl_tts_params tp = pl_tts_default_params();
+            tp.voice = tts_voice;
+            pl_tts *t = NULL;
+            if (pl_tts_init(cli->ctx, &tp, &t) != PL_OK) { /* refuse a bad voice now, not per request */
+                rc = pl_cli_usage_error(cli, "--tts-voice: %s", pl_ctx_last_error(cli->ctx));
+                goto out;
+            }
+            pl_tts_free(t);
         } else if (pl_cli_is_opt(a, "--alias")) {
             if (!(alias = pl_cli_opt_value(cli, argc, argv, &i))) goto out;
         } else if (pl_cli_is_opt(a, "--chat-template")) {
@@ -208,6 +229,8 @@ int cmd_serve(pl_cli *cli, int argc, char **argv) {
     if (max_body > 0) p.max_body = (size_t)max_body;
     p.cors_origin = cors;
     p.web_dir = web_dir;
+    p.stt_backend = stt;
+    p.tts_voice = tts_voice;
     if (pl_think_mode_parse(L->reasoning, &p.reasoning) != PL_OK) p.reasoning = PL_THINK_MODE_SEPARATE;
     p.sampling.temperature = (float)L->temperature;
     p.sampling.top_k = (int32_t)L->top_k;

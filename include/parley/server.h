@@ -3,7 +3,10 @@
  *
  * Endpoints: POST /v1/chat/completions and /v1/completions (streamed as SSE
  * or whole), GET /v1/models, /health, /metrics (Prometheus text), /props,
- * POST /tokenize and /detokenize, and the files of a web page under /.
+ * POST /tokenize and /detokenize, POST /v1/audio/transcriptions (multipart
+ * upload -> text/json/verbose_json/srt/vtt) and /v1/audio/speech (streamed
+ * WAV or PCM), the /v1/realtime WebSocket (voice mode: a pl_voice pipeline
+ * per connection, at most 4 at once), and the files of a web page under /.
  *
  * Inside: civetweb worker threads parse requests, render the chat template
  * and tokenize (all per-request work that allocates), then hand a ready
@@ -69,6 +72,14 @@ typedef struct pl_server_params {
     int         drain_ms;        /* on stop: let running requests finish this long; default 5000 */
     pl_think_mode reasoning;     /* default separate: reasoning_content apart from content */
     pl_sampler_params sampling;  /* defaults for what a request leaves out (max_tokens: 0 = the context) */
+    /* Speech endpoints (POST /v1/audio/transcriptions and /v1/audio/speech).
+     * The recognizer is made on the first transcription and shared: one runs
+     * at a time (a mutex), so memory stays at one model; speech makes its own
+     * synthesizer per request (eSpeak NG itself runs one synthesis at a time). */
+    const char *stt_backend;     /* NULL: "pocketsphinx" */
+    const char *stt_model;       /* backend model path; NULL: its default */
+    const char *tts_voice;       /* default voice (and for OpenAI's voice names); NULL: "en-us" */
+    double      max_audio_s;     /* longest upload to transcribe; default 600 (400 past it) */
     /* Tests: on_load runs on the scheduler thread before the model loads (a
      * slow load, to observe /health 503); on_step after each decode step. */
     void (*on_load)(void *ud);

@@ -42,6 +42,7 @@ pl_server_params pl_server_default_params(void) {
         .drain_ms = 5000,
         .reasoning = PL_THINK_MODE_SEPARATE,
         .sampling = pl_sampler_default_params(),
+        .max_audio_s = 600,
     };
 }
 
@@ -151,7 +152,7 @@ static bool key_equal(const char *given, size_t glen, const char *key) {
     return diff == 0;
 }
 
-static bool authorized(struct mg_connection *conn, const pl_server *s) {
+bool pl_srv_authorized(struct mg_connection *conn, const pl_server *s) {
     if (!s->api_key) return true;
     const char *h = mg_get_header(conn, "Authorization");
     if (!h || mg_strncasecmp(h, "Bearer ", 7) != 0) return false;
@@ -279,6 +280,14 @@ static void handle_metrics(struct mg_connection *conn, pl_server *s) {
     if (!text) {
         pl_srv_send_json(conn, s, 500, NULL);
         return;
+    }
+    char audio[1200];
+    pl_srv_audio_metrics(s, audio, sizeof audio);
+    size_t tl = strlen(text), al = strlen(audio);
+    char *all = realloc(text, tl + al + 1);
+    if (all) {
+        memcpy(all + tl, audio, al + 1);
+        text = all;
     }
     pl_srv_send(conn, s, 200, "text/plain; version=0.0.4; charset=utf-8", text, strlen(text), NULL);
     free(text);
@@ -455,7 +464,8 @@ static void handle_static(struct mg_connection *conn, pl_server *s, const char *
 /* ---- routing ---- */
 
 typedef enum route_id {
-    R_HEALTH, R_MODELS, R_PROPS, R_METRICS, R_TOKENIZE, R_DETOKENIZE, R_CHAT, R_COMPLETIONS, R_COUNT
+    R_HEALTH, R_MODELS, R_PROPS, R_METRICS, R_TOKENIZE, R_DETOKENIZE, R_CHAT, R_COMPLETIONS, R_TRANSCRIBE, R_SPEECH,
+    R_COUNT
 } route_id;
 
 static const struct route {
@@ -472,6 +482,11 @@ static const struct route {
                  .needs_model = true, .body = true },
     [R_COMPLETIONS] = { .path = "/v1/completions", .alias = "/completions", .method = "POST", .auth = true,
                         .needs_model = true, .body = true },
+    /* the speech endpoints do not need the language model */
+    [R_TRANSCRIBE] = { .path = "/v1/audio/transcriptions", .alias = "/audio/transcriptions", .method = "POST",
+                       .auth = true, .body = true },
+    [R_SPEECH] = { .path = "/v1/audio/speech", .alias = "/audio/speech", .method = "POST", .auth = true,
+                   .body = true },
 };
 
 static int begin_request(struct mg_connection *conn) {
@@ -480,6 +495,10 @@ static int begin_request(struct mg_connection *conn) {
     const char *uri = ri->local_uri ? ri->local_uri : "/";
     const char *method = ri->request_method ? ri->request_method : "";
     int r = 0;
+    if (strcmp(uri, "/v1/realtime") == 0) {
+        const char *up = mg_get_header(conn, "Upgrade");
+        if (up && strcasecmp(up, "websocket") == 0) return 0; /* civetweb's WebSocket handler (realtime.c) */
+    }
     while (r < R_COUNT && strcmp(uri, routes[r].path) != 0 && !(routes[r].alias && strcmp(uri, routes[r].alias) == 0))
         r++;
     if (strcmp(method, "OPTIONS") == 0) { /* a CORS preflight */
@@ -501,7 +520,7 @@ static int begin_request(struct mg_connection *conn) {
         send_err(conn, s, 405, "invalid_request_error", NULL, msg);
         return 1;
     }
-    if (rt->auth && !authorized(conn, s)) {
+    if (rt->auth && !pl_srv_authorized(conn, s)) {
         pl_srv_error e;
         pl_srv_err(&e, 401, "invalid_request_error", NULL, "a valid API key is required (Authorization: Bearer KEY)");
         e.code = "invalid_api_key";
@@ -531,6 +550,8 @@ static int begin_request(struct mg_connection *conn) {
     case R_DETOKENIZE: handle_detokenize(conn, s, body, len); break;
     case R_CHAT: pl_srv_handle_completion(conn, s, PL_SRV_KIND_CHAT, body, len); break;
     case R_COMPLETIONS: pl_srv_handle_completion(conn, s, PL_SRV_KIND_COMPLETION, body, len); break;
+    case R_TRANSCRIBE: pl_srv_handle_transcription(conn, s, body, len); break;
+    case R_SPEECH: pl_srv_handle_speech(conn, s, body, len); break;
     case R_COUNT: break;
     }
     pl_free(s->ctx, body);
@@ -602,6 +623,7 @@ pl_status pl_server_start(pl_ctx *ctx, const pl_server_params *params, pl_server
     }
     s->p.model_path = s->p.model_alias = s->p.host = s->p.api_key = s->p.cors_origin = s->p.web_dir = NULL;
     s->p.template_name = s->p.template_source = NULL;
+    if (!oom && pl_srv_audio_init(s, &p) != PL_OK) oom = true;
     if (oom || !s->alias) {
         pl_server_free(s);
         return pl_ctx_err(ctx, PL_ERR_NOMEM, "serve: out of memory");
@@ -635,6 +657,7 @@ pl_status pl_server_start(pl_ctx *ctx, const pl_server_params *params, pl_server
         pl_server_free(s);
         return PL_ERR_IO;
     }
+    pl_srv_realtime_register(s);
     struct mg_server_port sp[4];
     int np = mg_get_server_ports(s->mg, 4, sp);
     s->port = np > 0 ? sp[0].port : p.port;
@@ -741,6 +764,7 @@ void pl_server_free(pl_server *s) {
     pl_free(ctx, s->b_pos);
     pl_free(ctx, s->b_seq);
     pl_free(ctx, s->b_out);
+    pl_srv_audio_free(s);
     pl_context_free(s->lc);
     pl_engine_free(s->engine);
     pl_model_free(s->model);

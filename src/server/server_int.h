@@ -72,6 +72,32 @@ pl_status pl_srv_err(pl_srv_error *err, int http, const char *type, const char *
 #endif
     ;
 
+/* ================= multipart/form-data (multipart.c; fuzzed) ================= */
+
+#define PL_SRV_MAX_PARTS 16
+
+/* One part of a multipart/form-data body. data points into the body (no
+ * copy); name and filename are copied, NUL-terminated (a longer name is a
+ * 400, a longer filename is cut). */
+typedef struct pl_srv_part {
+    char        name[64];
+    char        filename[128];
+    bool        has_filename;
+    char        content_type[96];
+    const char *data;
+    size_t      len;
+} pl_srv_part;
+
+/* Parse body (len bytes) of the Content-Type header value content_type
+ * (RFC 7578 / RFC 2046: "--boundary" delimiters, CRLF line ends, at most
+ * PL_SRV_MAX_PARTS parts, each part's header block at most 8 KiB). Every read
+ * is bounded by len; the body need not be NUL-terminated. On error fills
+ * err (400) and returns PL_ERR_INVALID_ARG. */
+pl_status pl_srv_multipart_parse(const char *content_type, const char *body, size_t len, pl_srv_part *parts,
+                                 size_t cap, size_t *n_parts, pl_srv_error *err);
+/* The first part named name, or NULL. */
+const pl_srv_part *pl_srv_multipart_find(const pl_srv_part *parts, size_t n, const char *name);
+
 /* ================= requests in flight ================= */
 
 /* A growable byte buffer (doubling; never per token once warm). */
@@ -200,6 +226,8 @@ struct pl_server {
     int8_t            *b_out;
     uint64_t           step;
     int64_t            created; /* unix time of the start (model "created") */
+    struct pl_srv_audio *audio; /* the speech endpoints' state (audio_api.c) */
+    atomic_int         rt_conns; /* open /v1/realtime connections (realtime.c) */
 };
 
 /* Scheduler thread (sched.c): load, then run steps until quit. */
@@ -215,6 +243,20 @@ void pl_srv_req_free(pl_server *s, pl_srv_req *r);
 /* HTTP side (server.c, api.c) */
 int pl_srv_handle_completion(struct mg_connection *conn, pl_server *s, pl_srv_kind kind, const char *body,
                              size_t len);
+/* Speech endpoints (audio_api.c). init copies what it needs of p. */
+pl_status pl_srv_audio_init(pl_server *s, const pl_server_params *p);
+void pl_srv_audio_free(pl_server *s);
+void pl_srv_handle_transcription(struct mg_connection *conn, pl_server *s, const char *body, size_t len);
+void pl_srv_handle_speech(struct mg_connection *conn, pl_server *s, const char *body, size_t len);
+/* The configured recognizer backend and voice (NULL: defaults). */
+const char *pl_srv_audio_stt_backend(const pl_server *s);
+const char *pl_srv_audio_tts_voice(const pl_server *s);
+/* The /v1/realtime WebSocket (realtime.c), registered after mg_start. */
+void pl_srv_realtime_register(pl_server *s);
+/* The request carries the API key (or none is set). */
+bool pl_srv_authorized(struct mg_connection *conn, const pl_server *s);
+/* Prometheus lines of the audio counters (a NUL-terminated string in buf). */
+void pl_srv_audio_metrics(const pl_server *s, char *buf, size_t cap);
 /* Write a response with a body; counts the status in the metrics. */
 void pl_srv_send(struct mg_connection *conn, pl_server *s, int status, const char *content_type, const char *body,
                  size_t len, const char *extra_headers);
