@@ -300,7 +300,8 @@ static size_t utf8_chars(const char *t) {
 
 void pl_srv_handle_speech(struct mg_connection *conn, pl_server *s, const char *body, size_t len) {
     pl_srv_audio *a = s->audio;
-    cJSON *req = cJSON_ParseWithLength(body, len);
+    bool deep;
+    cJSON *req = pl_srv_json_parse(body, len, &deep); /* depth-checked: worker stacks are small */
     if (!cJSON_IsObject(req)) {
         cJSON_Delete(req);
         send_400(conn, s, NULL, "the body must be a JSON object");

@@ -359,7 +359,8 @@ static int rt_data(struct mg_connection *conn, int bits, char *data, size_t len,
         return 0;
     }
     if (!c || !c->voice) return 0;
-    cJSON *j = cJSON_ParseWithLength(data, len);
+    bool deep;
+    cJSON *j = pl_srv_json_parse(data, len, &deep); /* depth-checked: worker stacks are small */
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(j, "type");
     if (!cJSON_IsString(type)) {
         send_error(c, "an event must be a JSON object with a type");

@@ -246,7 +246,17 @@ cJSON *pl_srv_json_parse(const char *body, size_t len, bool *too_deep) {
             depth--;
         }
     }
-    return cJSON_ParseWithLength(body, len);
+    /* cJSON stops after the first value; anything but whitespace after it
+     * (`{...}]}junk`) makes the body invalid, not a shorter request */
+    const char *end = NULL;
+    cJSON *j = cJSON_ParseWithLengthOpts(body, len, &end, 0);
+    if (!j) return NULL;
+    for (const char *p = end; p && p < body + len; p++)
+        if (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n' && *p != 0) {
+            cJSON_Delete(j);
+            return NULL;
+        }
+    return j;
 }
 
 pl_status pl_srv_parse_request(pl_ctx *ctx, pl_srv_kind kind, const char *body, size_t len,

@@ -60,7 +60,7 @@ static const char *const fields[] = { "",      "messages", "prompt", "temperatur
                                       "stream_options", "logit_bias", "n", "tools", "functions", "tool_choice",
                                       "function_call", "response_format", "logprobs", "presence_penalty",
                                       "frequency_penalty", "repeat_penalty", "ignore_eos", "chat_template_kwargs",
-                                      "model", "include_usage", "enable_thinking" };
+                                      "model", "include_usage", "enable_thinking", "n_probs", "top_logprobs" };
 
 static void one(pl_ctx *ctx, pl_srv_kind kind, const uint8_t *data, size_t size) {
     pl_conv *conv = NULL;

@@ -160,6 +160,10 @@ static void test_parameter_ranges(void **state) {
     expect_400(MSG "\"n_probs\":5}", "n_probs", "not supported yet");
     expect_400(MSG "\"n_probs\":-100000}", "n_probs", "not supported yet");
     expect_400(MSG "\"top_logprobs\":3}", "top_logprobs", "not supported yet");
+    /* found by fuzz_server_request (its param was not in the fuzzer's list then) */
+    expect_400("{\"model\":\"m\",\"n_probs\":\"hi\"}]}]\"t_p\",\":true}}", NULL, "not valid JSON");
+    expect_400("{\"model\":\"m\",\"n_probs\":\"hi\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", "n_probs",
+               "not supported yet");
     /* a huge max_tokens is capped at the context: the answer ends with "length"
      * inside the slot's 256 tokens */
     const char *huge = MSG "\"max_tokens\":1000000000,\"ignore_eos\":true,\"temperature\":0}";
