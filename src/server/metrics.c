@@ -133,8 +133,9 @@ char *pl_srv_metrics_text(const pl_srv_metrics *m, int queue_len, int busy_slots
         gauge(&t, "parley_process_resident_memory_bytes", "Resident set size of the process.", (double)proc->rss_bytes);
         gauge(&t, "parley_process_peak_resident_memory_bytes", "Peak resident set size of the process.",
               (double)proc->peak_rss_bytes);
-        gauge(&t, "parley_process_cpu_seconds_total", "User + system CPU time of all threads.",
-              proc->cpu_user_s + proc->cpu_sys_s);
+        mt_printf(&t, "# HELP parley_process_cpu_seconds_total User + system CPU time of all threads.\n"
+                      "# TYPE parley_process_cpu_seconds_total counter\nparley_process_cpu_seconds_total %.3f\n",
+                  proc->cpu_user_s + proc->cpu_sys_s);
         gauge(&t, "parley_process_threads", "Threads of the process.", proc->threads);
     }
     if (t.oom) {

@@ -183,6 +183,21 @@ static void test_top_against_server(void **state) {
     http_do(c.port, "POST", "/v1/chat/completions", body, strlen(body), "topkey", &r);
     assert_int_equal(r.status, 200);
     http_resp_free(&r);
+    /* the profiler's figures in /metrics: decode time by phase, process stats */
+    http_do(c.port, "GET", "/metrics", NULL, 0, "topkey", &r);
+    assert_int_equal(r.status, 200);
+    const char *mm = strstr(r.body, "parley_decode_phase_seconds_total{phase=\"matmul\"} ");
+    assert_non_null(mm);
+    assert_true(atof(mm + strlen("parley_decode_phase_seconds_total{phase=\"matmul\"} ")) > 0);
+    const char *st = strstr(r.body, "\nparley_decode_steps_total ");
+    assert_non_null(st);
+    assert_true(atoi(st + strlen("\nparley_decode_steps_total ")) >= 5); /* prefill + 4 more tokens at least */
+    const char *th = strstr(r.body, "\nparley_process_threads ");
+    assert_non_null(th);
+    assert_true(atoi(th + strlen("\nparley_process_threads ")) >= 2); /* main + workers + scheduler */
+    assert_non_null(strstr(r.body, "# TYPE parley_process_cpu_seconds_total counter\n"));
+    assert_non_null(strstr(r.body, "\nparley_process_peak_resident_memory_bytes "));
+    http_resp_free(&r);
     char cmd[1400], out[8192];
     snprintf(cmd, sizeof cmd, "'%s' top --once --api-key topkey http://127.0.0.1:%d", bin, c.port);
     FILE *f = popen(cmd, "r");
