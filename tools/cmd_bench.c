@@ -113,7 +113,18 @@ done:
 
 typedef struct bench_result {
     double pp_mean, pp_sd, tg_mean, tg_sd, ttft_ms;
+    /* share of the forward time by engine phase (pl_context_perf), percent */
+    double pp_pct[PL_PERF_PHASE_COUNT], tg_pct[PL_PERF_PHASE_COUNT];
 } bench_result;
+
+/* The phase counters since the last reset as percentages of their sum. */
+static void phase_pct(const pl_context *lc, double *pct) {
+    pl_decode_perf p;
+    pl_context_perf(lc, &p);
+    uint64_t sum = 0;
+    for (int i = 0; i < PL_PERF_PHASE_COUNT; i++) sum += p.phase_ns[i];
+    for (int i = 0; i < PL_PERF_PHASE_COUNT; i++) pct[i] = sum ? 100.0 * (double)p.phase_ns[i] / (double)sum : 0.0;
+}
 
 static uint32_t lcg(uint32_t *s) {
     *s = *s * 1664525u + 1013904223u;
@@ -161,6 +172,7 @@ static int bench_one(pl_cli *cli, pl_context *lc, int32_t n_vocab, int64_t pp, i
     }
     *r = (bench_result){ 0 };
     if (pp > 0) {
+        pl_context_perf_reset(lc);
         for (int i = 0; i < reps; i++) {
             if (run_once(lc, ids, (int32_t)pp, true, n_vocab, &seed, &s) != PL_OK) {
                 pl_cli_fail(cli, "pp decode: %s", pl_context_last_error(lc));
@@ -170,8 +182,10 @@ static int bench_one(pl_cli *cli, pl_context *lc, int32_t n_vocab, int64_t pp, i
             t[i] = (double)pp / s;
         }
         mean_sd(t, reps, &r->pp_mean, &r->pp_sd);
+        phase_pct(lc, r->pp_pct);
     }
     if (tg > 0) {
+        pl_context_perf_reset(lc);
         for (int i = 0; i < reps; i++) {
             if (run_once(lc, ids, (int32_t)tg, false, n_vocab, &seed, &s) != PL_OK) {
                 pl_cli_fail(cli, "tg decode: %s", pl_context_last_error(lc));
@@ -180,6 +194,7 @@ static int bench_one(pl_cli *cli, pl_context *lc, int32_t n_vocab, int64_t pp, i
             t[i] = (double)tg / s;
         }
         mean_sd(t, reps, &r->tg_mean, &r->tg_sd);
+        phase_pct(lc, r->tg_pct);
     }
     rc = 0;
 done:
@@ -247,8 +262,8 @@ int cmd_bench(pl_cli *cli, int argc, char **argv) {
         fflush(stdout);
     }
     if (!json && n_models > 0) {
-        printf("| model | type | MiB | threads | cpu | test | tok/s | TTFT ms | load ms | RSS MiB |%s\n"
-               "|---|---|--:|--:|---|---|--:|--:|--:|--:|%s\n",
+        printf("| model | type | MiB | threads | cpu | test | tok/s | TTFT ms | load ms | RSS MiB | matmul/attn/other %% |%s\n"
+               "|---|---|--:|--:|---|---|--:|--:|--:|--:|--:|%s\n",
                membw ? " roofline |" : "", membw ? "--:|" : "");
     }
     int rc = 0;
@@ -304,16 +319,19 @@ int cmd_bench(pl_cli *cli, int argc, char **argv) {
                                base, mi->arch, ftype ? ftype : "?", mi->file_bytes, ths.v[ti], level, reps, pp,
                                tg, r.pp_mean, r.pp_sd, r.tg_mean, r.tg_sd, r.ttft_ms, load_ms, rss);
                         if (bw > 0) printf(", \"roofline_pct\": %.1f", roof);
+                        const double *pc = pp > 0 ? r.pp_pct : r.tg_pct;
+                        printf(", \"phase_pct\": {\"matmul\": %.1f, \"attention\": %.1f, \"other\": %.1f}", pc[0],
+                               pc[1], pc[2]);
                         printf("}\n");
                     } else {
                         if (pp > 0)
-                            printf("| %s | %s | %.1f | %" PRId64 " | %s | pp%" PRId64 " | %.2f ± %.2f | %.1f | %.0f | %.0f |%s\n",
+                            printf("| %s | %s | %.1f | %" PRId64 " | %s | pp%" PRId64 " | %.2f ± %.2f | %.1f | %.0f | %.0f | %.0f/%.0f/%.0f |%s\n",
                                    base, ftype ? ftype : "?", mib, ths.v[ti], level, pp, r.pp_mean, r.pp_sd,
-                                   r.ttft_ms, load_ms, rss, membw ? " |" : "");
+                                   r.ttft_ms, load_ms, rss, r.pp_pct[0], r.pp_pct[1], r.pp_pct[2], membw ? " |" : "");
                         if (tg > 0) {
-                            printf("| %s | %s | %.1f | %" PRId64 " | %s | tg%" PRId64 " | %.2f ± %.2f | | %.0f | %.0f |",
+                            printf("| %s | %s | %.1f | %" PRId64 " | %s | tg%" PRId64 " | %.2f ± %.2f | | %.0f | %.0f | %.0f/%.0f/%.0f |",
                                    base, ftype ? ftype : "?", mib, ths.v[ti], level, tg, r.tg_mean, r.tg_sd,
-                                   load_ms, rss);
+                                   load_ms, rss, r.tg_pct[0], r.tg_pct[1], r.tg_pct[2]);
                             if (membw) printf(" %.1f%% |", roof);
                             printf("\n");
                         }

@@ -492,6 +492,43 @@ static void test_quantize_greedy_levels(void **state) {
     for (int i = 0; i < 3; i++) free(outs[i]);
 }
 
+/* parley bench: one JSON line per (pp, tg) pair, the counts asked for, positive rates, the
+ * phase split summing to 100%; a table row per test in markdown; clear errors. */
+static void test_bench(void **state) {
+    (void)state;
+    char model[512];
+    snprintf(model, sizeof model, "%s/tiny-qwen2-f32.gguf", getenv("PL_FIXTURE_DIR"));
+    run_result r = run("bench -m '%s' -p 16 -n 4 -r 2 -t 1 --json", model);
+    assert_int_equal(r.code, 0);
+    assert_int_equal(count_lines(r.out), 1); /* one object per (pp, tg) pair */
+    cJSON *j = cJSON_Parse(r.out);
+    assert_non_null(j);
+    assert_int_equal((int)cJSON_GetObjectItem(j, "n_prompt")->valuedouble, 16);
+    assert_int_equal((int)cJSON_GetObjectItem(j, "n_gen")->valuedouble, 4);
+    assert_true(cJSON_GetObjectItem(j, "pp_tps")->valuedouble > 0);
+    assert_true(cJSON_GetObjectItem(j, "tg_tps")->valuedouble > 0);
+    assert_int_equal((int)cJSON_GetObjectItem(j, "threads")->valuedouble, 1);
+    const cJSON *ph = cJSON_GetObjectItem(j, "phase_pct");
+    double sum = cJSON_GetObjectItem(ph, "matmul")->valuedouble + cJSON_GetObjectItem(ph, "attention")->valuedouble +
+                 cJSON_GetObjectItem(ph, "other")->valuedouble;
+    assert_true(sum > 99.5 && sum < 100.5);
+    assert_true(cJSON_GetObjectItem(ph, "matmul")->valuedouble > 10); /* the weights dominate */
+    cJSON_Delete(j);
+    run_free(&r);
+    r = run("bench -m '%s' -p 8 -n 2 -r 1 -t 1", model);
+    assert_int_equal(r.code, 0);
+    assert_non_null(strstr(r.out, "| model | type | MiB | threads |"));
+    assert_non_null(strstr(r.out, " | pp8 | "));
+    assert_non_null(strstr(r.out, " | tg2 | "));
+    run_free(&r);
+    r = run("bench -m /nonexistent.gguf -p 8 -n 0");
+    assert_int_equal(r.code, 1);
+    run_free(&r);
+    r = run("bench -m '%s' -p x", model);
+    assert_int_equal(r.code, 2);
+    run_free(&r);
+}
+
 int main(void) {
     bin = getenv("PL_BIN");
     fixdir = getenv("PL_FIXTURE_DIR");
@@ -514,6 +551,7 @@ int main(void) {
         cmocka_unit_test(test_fixture_errors),
         cmocka_unit_test(test_quantize_matches_fixture),
         cmocka_unit_test(test_quantize_greedy_levels),
+        cmocka_unit_test(test_bench),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     char cmd[300];
