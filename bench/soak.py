@@ -17,7 +17,7 @@ at warm-up end and at the end, and PASS/FAIL against the reliability bar:
 zero 5xx for valid requests, the server still alive, RSS growth under 1%
 after warm-up, no fd growth beyond the clients' open connections.
 
-  bench/soak.py --bin build/parley -m /tmp/fx/qwen2.5-0.5b-q4_0.gguf -c 8 -t 10
+  bench/soak.py --bin build/parley -m qwen2.5-0.5b-q4_0.gguf -c 8 -t 10
   bench/soak.py --url http://127.0.0.1:8080 --pid 1234 -c 8 -t 10
 
 Exit status: 0 pass, 1 fail, 2 usage or start-up error.

@@ -3,7 +3,7 @@
  * in-process server (ephemeral port, the tiny-qwen2 fixture as its language
  * model, which these endpoints do not use), driven with libcurl.
  *
- * Independent expectations: the words of /work/shared/audio/jfk.wav from its
+ * Independent expectations: the words of ../shared/audio/jfk.wav from its
  * reference transcript jfk.txt (skipped without ../shared); the multipart
  * parser directly on hand-written bodies; WAV headers built by hand in the
  * test (0 channels, an absurd rate) and the served WAV's header parsed field
