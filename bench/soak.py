@@ -133,7 +133,11 @@ class Client(threading.Thread):
             line = r.fp.readline()
             if not line:
                 break
-            if line.startswith(b"data: ") and ttft is None and b'"content"' in line:
+            # the first chunk with generated text or reasoning (the role delta comes first
+            # and carries none)
+            if line.startswith(b"data: ") and ttft is None and (
+                    (b'"content":"' in line and b'"content":""' not in line) or b'"reasoning_content":"' in line
+                    or b'"finish_reason":"' in line):
                 ttft = time.monotonic() - t0
                 if cancel:
                     break
