@@ -7,6 +7,7 @@
 #define K_VNNI   1
 #include "kern_x86.inc"
 #include "gemm_x86.inc"
+#include "gemv_x86.inc"
 #else
 typedef int pl_kern_avx512_empty;
 #endif

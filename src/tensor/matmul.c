@@ -32,6 +32,15 @@ size_t pl_gemm_act_bytes(uint32_t vdt, int64_t k) {
     return b > SIZE_MAX ? 0 : (size_t)b;
 }
 
+/* The decode kernels' activation format (layout in gemv_x86.inc): 256 bytes per 128
+ * values, then the k % 128 tail as Q8_0 blocks, rounded to 64. */
+size_t pl_gemv_act_bytes(int64_t k) {
+    if (k <= 0 || k % PL_QK32 || k > (INT64_MAX >> 4)) return 0;
+    uint64_t b = (uint64_t)(k / 128) * 256 + (uint64_t)(k % 128 / PL_QK32) * sizeof(pl_block_q8_0);
+    b = (b + 63) & ~(uint64_t)63;
+    return b > SIZE_MAX ? 0 : (size_t)b;
+}
+
 /* Row-dot format: n rows of the vec_dot_type; GEMM format: n columns of pl_gemm_act_bytes. */
 size_t pl_matmul_work_size(uint32_t w_type, int64_t k, int64_t n) {
     const pl_type_info *t = pl_type_get(w_type);
@@ -41,6 +50,10 @@ size_t pl_matmul_work_size(uint32_t w_type, int64_t k, int64_t n) {
     if (pl_type_row_bytes(t->vec_dot_type, (uint64_t)k, &rb) != PL_OK) return 0;
     size_t gb = pl_gemm_act_bytes(t->vec_dot_type, k);
     if (gb > rb) rb = gb;
+    if (t->vec_dot_type == PL_TYPE_Q8_0) { /* the decode kernels' format, larger */
+        size_t vb = pl_gemv_act_bytes(k);
+        if (vb > rb) rb = vb;
+    }
     if (!pl_u64_mul(rb, (uint64_t)n, &total) || total > SIZE_MAX) return SIZE_MAX;
     return (size_t)total;
 }
@@ -56,6 +69,7 @@ typedef struct mm_mat {
     float         *y;     /* [n][w->rows] */
     int64_t        first; /* index of its first row in the job's concatenated rows */
     pl_gemm_fn     gemm;  /* or NULL */
+    pl_gemv_fn     gemv;  /* or NULL */
     int64_t        first_panel; /* GEMM: index of its first 16-row panel */
 } mm_mat;
 
@@ -119,6 +133,22 @@ static void mm_panels(void *ud, int64_t begin, int64_t end, int ith) {
     }
 }
 
+/* decode kernels: rows [begin, end) of the concatenation of the job's matrices */
+static void mm_gemv(void *ud, int64_t begin, int64_t end, int ith) {
+    mm_job *j = ud;
+    (void)ith;
+    for (int mi = 0; mi < j->n_m; mi++) {
+        const mm_mat *m = &j->m[mi];
+        int64_t lo = begin - m->first, hi = end - m->first;
+        if (lo < 0) lo = 0;
+        if (hi > m->w->rows) hi = m->w->rows;
+        if (lo >= hi) continue;
+        pl_gemm_args g = { .w = m->w->data, .row_bytes = m->w->row_bytes, .rows = m->w->rows, .k = j->k,
+                           .a = j->xq, .a_stride = j->xq_bytes, .n = j->n, .y = m->y };
+        m->gemv(&g, lo, hi);
+    }
+}
+
 /* Run fn over [0, n) on the pool, or inline without one. */
 static void run_for(pl_pool *pool, int64_t n, int64_t grain, pl_pool_range_fn fn, void *ud) {
     if (n <= 0) return;
@@ -173,6 +203,23 @@ pl_status pl_matmul_multi(pl_pool *pool, const pl_mat *const *w, int n_w, const 
         j.quantize = gq;
         run_for(pool, n, 1, mm_convert, &j);
         run_for(pool, panels, 1, mm_panels, &j);
+        return PL_OK;
+    }
+    /* Decode kernels when every matrix has one (same format per vec_dot_type). */
+    bool gemv = true;
+    pl_from_f32_fn vq = NULL;
+    for (int i = 0; i < n_w && gemv; i++) {
+        j.m[i].gemv = pl_type_kernel_gemv(w[i]->type, lv, &vq);
+        gemv = j.m[i].gemv != NULL;
+    }
+    if (gemv) {
+        size_t need = pl_matmul_work_size(w[0]->type, j.k, n);
+        if (need == 0 || need == SIZE_MAX || !work || work_size < need) return PL_ERR_INVALID_ARG;
+        j.xq = work;
+        j.xq_bytes = pl_gemv_act_bytes(j.k);
+        j.quantize = vq;
+        run_for(pool, n, 1, mm_convert, &j);
+        run_for(pool, total, 16, mm_gemv, &j);
         return PL_OK;
     }
     if (vdt == PL_TYPE_F32) {

@@ -72,6 +72,12 @@ typedef void (*pl_gemm_fn)(const pl_gemm_args *g, int64_t p0, int64_t p1);
  * Q8_K): u8 values, float scales (and Q8_K's float sums per 32), rounded to 64. */
 size_t pl_gemm_act_bytes(uint32_t vdt, int64_t k);
 
+/* Decode / small-batch matmul (gemv_x86.inc): the same arguments as the GEMM, for
+ * weight rows [r0, r1) and 1..PL_GEMM_MIN_N-1 activation columns in the gemv format
+ * (a_stride = pl_gemv_act_bytes(k)) from the level's gemv_quant of Q8_0. */
+typedef void (*pl_gemv_fn)(const pl_gemm_args *g, int64_t r0, int64_t r1);
+size_t pl_gemv_act_bytes(int64_t k);
+
 /* kernels.c: SIMD row kernels by weight type (vec_dot) and activation type (quantize);
  * NULL entries fall back to the type table's scalar rows. */
 typedef struct pl_kernel_set {
@@ -80,10 +86,14 @@ typedef struct pl_kernel_set {
     pl_vec_dot4_fn vec_dot4[PL_TYPE_COUNT]; /* optional: one row . 4 activation rows */
     pl_gemm_fn     gemm[PL_TYPE_COUNT];       /* optional: prefill GEMM by weight type */
     pl_from_f32_fn gemm_quant[PL_TYPE_COUNT]; /* its activation format, by vec_dot_type */
+    pl_gemv_fn     gemv[PL_TYPE_COUNT];       /* optional: decode kernel by weight type */
+    pl_from_f32_fn gemv_quant[PL_TYPE_COUNT]; /* its activation format, by vec_dot_type */
     pl_vec_ops     vec;
 } pl_kernel_set;
 
 /* The level's GEMM for weight type id and its activation quantizer, or NULL. */
 pl_gemm_fn pl_type_kernel_gemm(uint32_t id, pl_cpu_level lv, pl_from_f32_fn *quantize);
+/* The level's decode kernel for weight type id and its activation quantizer, or NULL. */
+pl_gemv_fn pl_type_kernel_gemv(uint32_t id, pl_cpu_level lv, pl_from_f32_fn *quantize);
 
 #endif

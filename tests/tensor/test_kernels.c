@@ -352,6 +352,102 @@ static void test_matmul_prefill(void **state) {
     pl_ctx_free(ctx);
 }
 
+/* pl_matmul on decode-sized batches (1..31 columns: the decode kernels at levels that
+ * have one, else the row dots), through pl_matmul_multi with three matrices as the
+ * model's Q/K/V call does: against the scalar reference dots (NMSE <= 1e-6, only float
+ * summation order differs), and batch invariance — every column's result is bit-identical
+ * to what the same column gives alone (n = 1), whatever the other columns hold, which is
+ * what lets the server batch sequences without changing their text. k covers whole
+ * 128-value groups, a 1..3 block tail and k < 128; rows are ragged. */
+static void test_matmul_decode(void **state) {
+    (void)state;
+    const pl_type types[] = { PL_TYPE_Q4_0, PL_TYPE_Q8_0, PL_TYPE_Q5_0, PL_TYPE_Q4_K, PL_TYPE_Q6_K };
+    const int64_t ks32[] = { 32, 96, 128, 32 * 19, 2048 + 96 }, ks256[] = { 256, 768, 2304 };
+    const int64_t ns[] = { 1, 2, 3, 4, 5, 7, 8, 9, 13, 31 };
+    enum { NM = 3 };
+    const int64_t rows[NM] = { 37, 16, 5 };
+    pl_ctx *ctx = NULL;
+    pl_pool *pool = NULL;
+    assert_int_equal(pl_ctx_init(&ctx, NULL), PL_OK);
+    assert_int_equal(pl_pool_init(ctx, 2, &pool), PL_OK);
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+        const pl_type_info *t = pl_type_get(types[ti]), *at = pl_type_get(t->vec_dot_type);
+        const bool kq = t->block_size == 256;
+        const int64_t *ks = kq ? ks256 : ks32;
+        const size_t nk = kq ? sizeof ks256 / sizeof ks256[0] : sizeof ks32 / sizeof ks32[0];
+        for (size_t ki = 0; ki < nk; ki++) {
+            const int64_t k = ks[ki], nmax = 31;
+            uint64_t rb, xb;
+            assert_int_equal(pl_type_row_bytes(types[ti], (uint64_t)k, &rb), PL_OK);
+            assert_int_equal(pl_type_row_bytes(t->vec_dot_type, (uint64_t)k, &xb), PL_OK);
+            float *wf = malloc((size_t)k * sizeof(float)), *x = malloc((size_t)(k * nmax) * sizeof(float));
+            uint8_t *wq[NM], *xq = malloc((size_t)xb);
+            float *y[NM], *y1[NM];
+            pl_mat m[NM];
+            const pl_mat *mp[NM];
+            size_t ws = pl_matmul_work_size(types[ti], k, nmax);
+            void *work = malloc(ws);
+            assert_non_null(wf);
+            assert_non_null(x);
+            assert_non_null(xq);
+            assert_non_null(work);
+            for (int mi = 0; mi < NM; mi++) {
+                wq[mi] = malloc((size_t)rb * (size_t)rows[mi]);
+                y[mi] = malloc((size_t)(rows[mi] * nmax) * sizeof(float));
+                y1[mi] = malloc((size_t)rows[mi] * sizeof(float));
+                assert_non_null(wq[mi]);
+                assert_non_null(y[mi]);
+                assert_non_null(y1[mi]);
+                for (int64_t r = 0; r < rows[mi]; r++) {
+                    for (int64_t i = 0; i < k; i++) wf[i] = frand() + (r % 3 == 1 ? 0.3f : 0.0f);
+                    t->from_f32(wf, wq[mi] + (size_t)r * rb, k);
+                }
+                assert_int_equal(pl_mat_init(&m[mi], types[ti], k, rows[mi], wq[mi]), PL_OK);
+                mp[mi] = &m[mi];
+            }
+            for (int64_t i = 0; i < k * nmax; i++) x[i] = frand() * (i % 7 == 0 ? 4.0f : 1.0f);
+            for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++) {
+                const int64_t n = ns[ni];
+                for (int mi = 0; mi < NM; mi++) memset(y[mi], 0xFF, (size_t)(rows[mi] * n) * sizeof(float));
+                assert_int_equal(pl_matmul_multi(ni % 2 ? pool : NULL, mp, NM, x, n, y, work, ws), PL_OK);
+                double e = 0, s = 0;
+                for (int64_t c = 0; c < n; c++) {
+                    at->from_f32(x + c * k, xq, k);
+                    float *const yc[NM] = { y1[0], y1[1], y1[2] };
+                    assert_int_equal(pl_matmul_multi(NULL, mp, NM, x + c * k, 1, yc, work, ws), PL_OK);
+                    for (int mi = 0; mi < NM; mi++)
+                        for (int64_t r = 0; r < rows[mi]; r++) {
+                            double ref = t->vec_dot(wq[mi] + (size_t)r * rb, xq, k), got = y[mi][c * rows[mi] + r];
+                            e += (got - ref) * (got - ref);
+                            s += ref * ref;
+                            if (memcmp(&y[mi][c * rows[mi] + r], &y1[mi][r], sizeof(float)) != 0) {
+                                print_error("%s k %lld n %lld col %lld row %lld: %.9g batched vs %.9g alone\n", t->name,
+                                            (long long)k, (long long)n, (long long)c, (long long)r,
+                                            (double)y[mi][c * rows[mi] + r], (double)y1[mi][r]);
+                                fail();
+                            }
+                        }
+                }
+                if (!(e <= 1e-6 * s)) {
+                    print_error("%s k %lld n %lld: NMSE %g\n", t->name, (long long)k, (long long)n, e / s);
+                    fail();
+                }
+            }
+            for (int mi = 0; mi < NM; mi++) {
+                free(wq[mi]);
+                free(y[mi]);
+                free(y1[mi]);
+            }
+            free(wf);
+            free(x);
+            free(xq);
+            free(work);
+        }
+    }
+    pl_pool_free(pool);
+    pl_ctx_free(ctx);
+}
+
 /* the standard mix rules (shared formats.md), cases worked out by hand */
 static void test_quant_mix_rules(void **state) {
     (void)state;
@@ -386,6 +482,7 @@ int main(void) {
         cmocka_unit_test(test_vec_ops),
         cmocka_unit_test(test_matmul_level),
         cmocka_unit_test(test_matmul_prefill),
+        cmocka_unit_test(test_matmul_decode),
         cmocka_unit_test(test_attn),
         cmocka_unit_test(test_quant_mix_rules),
     };
