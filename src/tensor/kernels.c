@@ -105,14 +105,18 @@ void pl_avx512_gemm_quant_q8_0(const float *x, void *y, int64_t n);
 void pl_avx512_gemm_quant_q8_k(const float *x, void *y, int64_t n);
 void pl_avx512_gemv_q4_0(const pl_gemm_args *g, int64_t r0, int64_t r1);
 void pl_avx512_gemv_quant_q8_0(const float *x, void *y, int64_t n);
+void pl_avx512_gemv_q4_k(const pl_gemm_args *g, int64_t r0, int64_t r1);
+void pl_avx512_gemv_q6_k(const pl_gemm_args *g, int64_t r0, int64_t r1);
+void pl_avx512_gemv_quant_q8_k(const float *x, void *y, int64_t n);
 #define X86_GEMM_NONE_
 #define X86_GEMM_AVX512_                                                                              \
     .gemm = { [PL_TYPE_Q8_0] = pl_avx512_gemm_q8_0, [PL_TYPE_Q4_0] = pl_avx512_gemm_q4_0,             \
               [PL_TYPE_Q5_0] = pl_avx512_gemm_q5_0, [PL_TYPE_Q4_K] = pl_avx512_gemm_q4_k,             \
               [PL_TYPE_Q6_K] = pl_avx512_gemm_q6_k },                                                 \
     .gemm_quant = { [PL_TYPE_Q8_0] = pl_avx512_gemm_quant_q8_0, [PL_TYPE_Q8_K] = pl_avx512_gemm_quant_q8_k },  \
-    .gemv = { [PL_TYPE_Q4_0] = pl_avx512_gemv_q4_0 },                                                   \
-    .gemv_quant = { [PL_TYPE_Q8_0] = pl_avx512_gemv_quant_q8_0 },
+    .gemv = { [PL_TYPE_Q4_0] = pl_avx512_gemv_q4_0, [PL_TYPE_Q4_K] = pl_avx512_gemv_q4_k,             \
+              [PL_TYPE_Q6_K] = pl_avx512_gemv_q6_k },                                                 \
+    .gemv_quant = { [PL_TYPE_Q8_0] = pl_avx512_gemv_quant_q8_0, [PL_TYPE_Q8_K] = pl_avx512_gemv_quant_q8_k },
 
 /* one row per level: designated initializers, NULL = scalar fallback */
 #define X86_SET_(p, GEMM)                                                                      \

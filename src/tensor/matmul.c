@@ -32,11 +32,18 @@ size_t pl_gemm_act_bytes(uint32_t vdt, int64_t k) {
     return b > SIZE_MAX ? 0 : (size_t)b;
 }
 
-/* The decode kernels' activation format (layout in gemv_x86.inc): 256 bytes per 128
- * values, then the k % 128 tail as Q8_0 blocks, rounded to 64. */
-size_t pl_gemv_act_bytes(int64_t k) {
-    if (k <= 0 || k % PL_QK32 || k > (INT64_MAX >> 4)) return 0;
-    uint64_t b = (uint64_t)(k / 128) * 256 + (uint64_t)(k % 128 / PL_QK32) * sizeof(pl_block_q8_0);
+/* The decode kernels' activation format (layouts in gemv_x86.inc): for Q8_0 weights'
+ * partners 256 bytes per 128 values, then the k % 128 tail as Q8_0 blocks; for Q8_K
+ * 384 bytes per 256; rounded to 64. 0 for other types or a bad k. */
+size_t pl_gemv_act_bytes(uint32_t vdt, int64_t k) {
+    if (k <= 0 || k > (INT64_MAX >> 4)) return 0;
+    uint64_t b;
+    if (vdt == PL_TYPE_Q8_0 && k % PL_QK32 == 0)
+        b = (uint64_t)(k / 128) * 256 + (uint64_t)(k % 128 / PL_QK32) * sizeof(pl_block_q8_0);
+    else if (vdt == PL_TYPE_Q8_K && k % PL_QKK == 0)
+        b = (uint64_t)(k / PL_QKK) * 384;
+    else
+        return 0;
     b = (b + 63) & ~(uint64_t)63;
     return b > SIZE_MAX ? 0 : (size_t)b;
 }
@@ -50,10 +57,8 @@ size_t pl_matmul_work_size(uint32_t w_type, int64_t k, int64_t n) {
     if (pl_type_row_bytes(t->vec_dot_type, (uint64_t)k, &rb) != PL_OK) return 0;
     size_t gb = pl_gemm_act_bytes(t->vec_dot_type, k);
     if (gb > rb) rb = gb;
-    if (t->vec_dot_type == PL_TYPE_Q8_0) { /* the decode kernels' format, larger */
-        size_t vb = pl_gemv_act_bytes(k);
-        if (vb > rb) rb = vb;
-    }
+    size_t vb = pl_gemv_act_bytes(t->vec_dot_type, k); /* the decode kernels' format, larger */
+    if (vb > rb) rb = vb;
     if (!pl_u64_mul(rb, (uint64_t)n, &total) || total > SIZE_MAX) return SIZE_MAX;
     return (size_t)total;
 }
@@ -216,7 +221,7 @@ pl_status pl_matmul_multi(pl_pool *pool, const pl_mat *const *w, int n_w, const 
         size_t need = pl_matmul_work_size(w[0]->type, j.k, n);
         if (need == 0 || need == SIZE_MAX || !work || work_size < need) return PL_ERR_INVALID_ARG;
         j.xq = work;
-        j.xq_bytes = pl_gemv_act_bytes(j.k);
+        j.xq_bytes = pl_gemv_act_bytes(vdt, j.k);
         j.quantize = vq;
         run_for(pool, n, 1, mm_convert, &j);
         run_for(pool, total, 16, mm_gemv, &j);

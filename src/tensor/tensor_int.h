@@ -74,9 +74,9 @@ size_t pl_gemm_act_bytes(uint32_t vdt, int64_t k);
 
 /* Decode / small-batch matmul (gemv_x86.inc): the same arguments as the GEMM, for
  * weight rows [r0, r1) and 1..PL_GEMM_MIN_N-1 activation columns in the gemv format
- * (a_stride = pl_gemv_act_bytes(k)) from the level's gemv_quant of Q8_0. */
+ * (a_stride = pl_gemv_act_bytes(vec_dot_type, k)) from the level's gemv_quant. */
 typedef void (*pl_gemv_fn)(const pl_gemm_args *g, int64_t r0, int64_t r1);
-size_t pl_gemv_act_bytes(int64_t k);
+size_t pl_gemv_act_bytes(uint32_t vdt, int64_t k);
 
 /* kernels.c: SIMD row kernels by weight type (vec_dot) and activation type (quantize);
  * NULL entries fall back to the type table's scalar rows. */
