@@ -167,6 +167,8 @@ static void cancel(job *j) {
     pl_srv_wait_done(j->s, j->r);
 }
 
+#define PROBE_MS 250 /* keep-alive interval before the first delta (see stream) */
+
 static void stream(struct mg_connection *conn, job *j) {
     pl_server *s = j->s;
     pl_srv_req *r = j->r;
@@ -189,15 +191,22 @@ static void stream(struct mg_connection *conn, job *j) {
         write_event(conn, j, root);
     }
     pl_srv_buf take[PL_CHANNEL_COUNT] = { { 0 } };
-    uint64_t ping_ns = (uint64_t)s->p.ping_ms * 1000000u, last_write = pl_time_ns();
-    bool done = false;
+    /* Until the first delta (queued, prefilling) the keep-alive comes at least every
+     * PROBE_MS: civetweb gives no way to watch the socket, and a write is how a closed
+     * connection shows (the first write after the peer's close draws a reset, the
+     * second fails), so a client that leaves during a long prefill frees its slot within
+     * ~2 probes instead of 2 ping intervals. Costs 3 bytes per probe per waiting stream. */
+    const uint64_t ping_ns = (uint64_t)s->p.ping_ms * 1000000u, probe_ns = (uint64_t)PROBE_MS * 1000000u;
+    uint64_t last_write = pl_time_ns();
+    bool done = false, started = false;
     while (!done && !j->gone) {
         uint64_t now = pl_time_ns();
         if (now >= j->deadline) {
             j->timed_out = true;
             break;
         }
-        uint64_t wake = last_write + ping_ns < j->deadline ? last_write + ping_ns : j->deadline;
+        const uint64_t every = !started && probe_ns < ping_ns ? probe_ns : ping_ns;
+        uint64_t wake = last_write + every < j->deadline ? last_write + every : j->deadline;
         struct timespec ts = { .tv_sec = (time_t)(wake / 1000000000u), .tv_nsec = (long)(wake % 1000000000u) };
         pthread_mutex_lock(&s->mu);
         while (!r->done && !r->pend[0].len && !r->pend[1].len)
@@ -214,9 +223,12 @@ static void stream(struct mg_connection *conn, job *j) {
         if (take[PL_CHANNEL_REASONING].len)
             wrote = send_delta(conn, j, PL_CHANNEL_REASONING, take[1].data, take[1].len);
         if (take[PL_CHANNEL_CONTENT].len) wrote = send_delta(conn, j, PL_CHANNEL_CONTENT, take[0].data, take[0].len);
-        if (wrote) last_write = pl_time_ns();
-        else if (!done && pl_time_ns() >= last_write + ping_ns) {
-            write_chunk(conn, j, ": ping\n\n", 8);
+        if (wrote) {
+            last_write = pl_time_ns();
+            started = true;
+        } else if (!done && pl_time_ns() >= last_write + every) {
+            if (every == ping_ns) write_chunk(conn, j, ": ping\n\n", 8);
+            else write_chunk(conn, j, ":\n\n", 3);
             last_write = pl_time_ns();
         }
     }

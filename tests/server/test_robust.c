@@ -267,8 +267,9 @@ static void test_too_many_connections(void **state) {
 
 /* A client that sends a long prompt and leaves during its prefill: the slot is
  * freed and the next request is served at once. A stream's disconnect is seen
- * when a write fails; during a prefill the only writes are the SSE pings, so
- * it is noticed within about two ping intervals (here 100 ms; 5 s by default). Decode steps are slowed so
+ * when a write fails; during a prefill the only writes are the keep-alive probes
+ * sent every 250 ms until the first delta (the ping interval is the default 5 s
+ * here), so it is noticed within about two probes. Decode steps are slowed so
  * the prefill (chunks of 16 tokens) spans several steps. */
 static void test_disconnect_during_prefill(void **state) {
     (void)state;
@@ -316,7 +317,8 @@ static int setup(void **state) {
     p.prefill_chunk = 16;
     p.max_connections = WORKERS;
     p.io_timeout_ms = IO_TIMEOUT_MS;
-    p.ping_ms = 100; /* during a prefill nothing else is written: the pings find a gone client */
+    /* the default ping interval (5 s): a client gone during a prefill must be found by
+     * the probes written before the first delta (250 ms), well inside the 1.5 s bound */
     p.on_step = on_step;
     if (pl_server_start(ctx, &p, &srv) != PL_OK) return -1;
     if (pl_server_wait_loaded(srv) != PL_OK) return -1;
