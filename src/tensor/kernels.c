@@ -105,6 +105,7 @@ void pl_avx512_gemm_quant_q8_0(const float *x, void *y, int64_t n);
 void pl_avx512_gemm_quant_q8_k(const float *x, void *y, int64_t n);
 void pl_avx512_gemv_q4_0(const pl_gemm_args *g, int64_t r0, int64_t r1);
 void pl_avx512_gemv_q8_0(const pl_gemm_args *g, int64_t r0, int64_t r1);
+void pl_avx512_gemv_q5_0(const pl_gemm_args *g, int64_t r0, int64_t r1);
 void pl_avx512_gemv_quant_q8_0(const float *x, void *y, int64_t n);
 void pl_avx512_gemv_q4_k(const pl_gemm_args *g, int64_t r0, int64_t r1);
 void pl_avx512_gemv_q6_k(const pl_gemm_args *g, int64_t r0, int64_t r1);
@@ -116,6 +117,7 @@ void pl_avx512_gemv_quant_q8_k(const float *x, void *y, int64_t n);
               [PL_TYPE_Q6_K] = pl_avx512_gemm_q6_k },                                                 \
     .gemm_quant = { [PL_TYPE_Q8_0] = pl_avx512_gemm_quant_q8_0, [PL_TYPE_Q8_K] = pl_avx512_gemm_quant_q8_k },  \
     .gemv = { [PL_TYPE_Q4_0] = pl_avx512_gemv_q4_0, [PL_TYPE_Q8_0] = pl_avx512_gemv_q8_0,             \
+              [PL_TYPE_Q5_0] = pl_avx512_gemv_q5_0,                                                   \
               [PL_TYPE_Q4_K] = pl_avx512_gemv_q4_k,             \
               [PL_TYPE_Q6_K] = pl_avx512_gemv_q6_k },                                                 \
     .gemv_quant = { [PL_TYPE_Q8_0] = pl_avx512_gemv_quant_q8_0, [PL_TYPE_Q8_K] = pl_avx512_gemv_quant_q8_k },
