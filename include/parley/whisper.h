@@ -101,9 +101,11 @@ pl_status pl_whisper_log_mel(pl_ctx *ctx, const float *filters, int n_mels, cons
 /* ---- decoding ---- */
 
 typedef struct pl_whisper_params {
-    int         n_threads;     /* 0: physical cores */
-    int         audio_ctx;     /* encoder frames; 0: the model's (1500 = 30 s). A smaller value
-                                  encodes only audio_ctx * 20 ms: faster (the encoder is
+    int         n_threads;     /* unused by pl_whisper_full (the state's pool decides) */
+    int         audio_ctx;     /* encoder frames of this call's windows, at most the state's;
+                                  0: the state's (pl_whisper_state_init's audio_ctx, by
+                                  default the model's 1500 = 30 s). A smaller value encodes
+                                  only audio_ctx * 20 ms per window: faster (the encoder is
                                   quadratic in it) but the model was trained on full 30 s
                                   windows, so accuracy drops, most on short contexts
                                   (whisper.cpp's audio_ctx has the same trade-off). Audio
@@ -130,6 +132,7 @@ pl_whisper_params pl_whisper_default_params(void);
 
 typedef struct pl_whisper_segment {
     double      start_s, end_s;   /* from the start of the audio */
+    double      seek_s;           /* start of the window it was decoded in (Whisper's "seek") */
     const char *text;             /* UTF-8 */
     const int32_t *tokens;        /* the segment's text tokens */
     size_t      n_tokens;
