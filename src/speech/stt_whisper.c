@@ -179,6 +179,7 @@ static pl_status wh_finalize(void *vs, pl_stt_result *out) {
     wp.cancel = s->cancel;
     const pl_whisper_result *r;
     pl_status st = pl_whisper_full(s->state, &wp, s->pcm, s->n, &r);
+    const double audio_s = (double)s->n / PL_WHISPER_SAMPLE_RATE;
     drop_utterance(s);
     if (st != PL_OK) {
         snprintf(s->err, sizeof s->err, "%s", pl_whisper_state_error(s->state));
@@ -203,8 +204,10 @@ static pl_status wh_finalize(void *vs, pl_stt_result *out) {
         off += len + 1;
         if (len == 0) continue; /* a segment of spaces says nothing */
         if (g->n_tokens) memcpy(s->toks + tk, g->tokens, g->n_tokens * sizeof *s->toks);
+        /* timestamps may run past the audio (the window is longer): clamped to it */
+        double a = fmin(g->start_s, audio_s), e = fmin(fmax(g->end_s, a), audio_s);
         s->segs[k++] = (pl_stt_segment){
-            .start_s = g->start_s, .end_s = g->end_s >= g->start_s ? g->end_s : g->start_s, .seek_s = g->seek_s,
+            .start_s = a, .end_s = e, .seek_s = g->seek_s,
             .text = t, .tokens = g->n_tokens ? s->toks + tk : NULL, .n_tokens = g->n_tokens, .has_stats = true,
             .temperature = g->temperature, .avg_logprob = g->avg_logprob,
             .compression_ratio = g->compression_ratio, .no_speech_prob = g->no_speech_prob,
