@@ -613,8 +613,34 @@ static void test_encoder_q8_0(void **state) {
     pl_whisper_model_free(m);
 }
 
+/* SRT cues: numbered from 1, each start <= end, no earlier than the previous
+ * cue's end, inside [0, dur]; returns the count */
+static int check_srt(const char *out, double dur) {
+    int n = 0;
+    double prev = 0.0;
+    const char *p = out;
+    while (*p) {
+        int id, h0, m0, s0, ms0, h1, m1, s1, ms1, used = 0;
+        if (sscanf(p, "%d\n%d:%d:%d,%d --> %d:%d:%d,%d\n%n", &id, &h0, &m0, &s0, &ms0, &h1, &m1, &s1, &ms1, &used) != 9 ||
+            used == 0)
+            fail_msg("not an SRT cue at: %.60s", p);
+        assert_int_equal(id, ++n);
+        double a = h0 * 3600 + m0 * 60 + s0 + ms0 / 1000.0, b = h1 * 3600 + m1 * 60 + s1 + ms1 / 1000.0;
+        if (!(a <= b && a >= prev - 1e-9 && b <= dur + 1e-9))
+            fail_msg("cue %d: %.3f --> %.3f (previous end %.3f, audio %.3f s)", id, a, b, prev, dur);
+        prev = b;
+        p += used;
+        const char *end = strstr(p, "\n\n");
+        assert_non_null(end);
+        assert_true(end > p); /* text */
+        p = end + 2;
+    }
+    return n;
+}
+
 /* `parley transcribe --stt whisper` on 1.5 s of headerless audio in every segment format
- * (random weights: the text is noise, the shapes of the outputs are checked) */
+ * (random weights: the text is noise, the shapes of the outputs are checked); SRT
+ * with Whisper's own segments (two windows of 1.28 s), whole and cut by the VAD */
 static void test_cli_transcribe(void **state) {
     (void)state;
     const char *bin = getenv("PL_BIN"), *dir = getenv("PL_FIXTURE_DIR");
@@ -629,12 +655,15 @@ static void test_cli_transcribe(void **state) {
     }
     fclose(f);
     free(pcm);
-    const struct { const char *fmt, *want; } cases[] = {
-        { "verbose_json", "\"segments\":[{" }, { "srt", " --> " }, { "vtt", "WEBVTT" }, { "json", "{\"text\":" },
+    const struct { const char *fmt, *want, *opt; } cases[] = {
+        { "verbose_json", "\"segments\":[{\"id\":0,\"seek\":0,", "--no-vad" },
+        { "verbose_json", "\"avg_logprob\":", "--no-vad" },
+        { "srt", " --> ", "--no-vad" }, { "srt", " --> ", "" },
+        { "vtt", "WEBVTT", "--no-vad" }, { "json", "{\"text\":", "--no-vad" },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         snprintf(cmd, sizeof cmd, "%s transcribe --stt whisper --stt-model %s/whisper-tiny-en-q8_0-small.bin "
-                 "--threads 2 --no-vad --raw 16000 --format %s %s", bin, dir, cases[i].fmt, raw);
+                 "--threads 2 %s --raw 16000 --format %s %s", bin, dir, cases[i].opt, cases[i].fmt, raw);
         FILE *p = popen(cmd, "r");
         assert_non_null(p);
         size_t n = fread(out, 1, sizeof out - 1, p);
@@ -642,6 +671,11 @@ static void test_cli_transcribe(void **state) {
         assert_int_equal(pclose(p), 0);
         if (!strstr(out, cases[i].want)) fprintf(stderr, "%s: %s\n", cases[i].fmt, out);
         assert_non_null(strstr(out, cases[i].want));
+        if (strcmp(cases[i].fmt, "srt") == 0) {
+            int cues = check_srt(out, 1.5);
+            print_message("  srt %s: %d cue(s)\n", cases[i].opt[0] ? cases[i].opt : "(vad)", cues);
+            assert_true(cues >= 1);
+        }
     }
     /* a model that is neither a file nor in the store is refused with a message */
     snprintf(cmd, sizeof cmd, "PARLEY_HOME=%s %s transcribe --stt whisper --stt-model whisper-nosuch --raw 16000 %s 2>&1",
