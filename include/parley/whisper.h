@@ -130,6 +130,16 @@ typedef struct pl_whisper_params {
 
 pl_whisper_params pl_whisper_default_params(void);
 
+/* The parameters of a cheap running hypothesis (a partial transcript) over the
+ * first n_samples of an utterance, for a state of audio ctx state_ctx (<= 0:
+ * 1500): greedy, no timestamps (one window, no seeking back), no temperature
+ * fallback, audio_ctx = ceil(n_samples / 320) frames (the audio, not 30 s)
+ * capped at state_ctx, at most 8 + 6 tokens per whole second (a guard against
+ * greedy loops: speech runs about 3 tokens a second). Cost: the mel, one
+ * encoder pass at that context (per state_ctx window), one decoder step per
+ * token. */
+pl_whisper_params pl_whisper_partial_params(size_t n_samples, int state_ctx);
+
 typedef struct pl_whisper_segment {
     double      start_s, end_s;   /* from the start of the audio */
     double      seek_s;           /* start of the window it was decoded in (Whisper's "seek") */

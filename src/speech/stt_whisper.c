@@ -228,15 +228,9 @@ static pl_status wh_partial(void *vs, pl_stt_partial_result *out) {
     out->audio_s = (double)s->part_n / PL_WHISPER_SAMPLE_RATE;
     out->updated = false;
     if (s->n < s->part_n || s->n - s->part_n < s->interval) return PL_OK;
-    pl_whisper_params wp = pl_whisper_default_params();
+    pl_whisper_params wp = pl_whisper_partial_params(s->n, s->T);
     wp.language = s->language;
     wp.cancel = s->cancel;
-    wp.timestamps = false;      /* one window, no seek back to a segment's end */
-    wp.temperature_inc = 0.0f;  /* no fallback */
-    size_t T = (s->n + 2 * PL_WHISPER_HOP - 1) / (2 * PL_WHISPER_HOP);
-    wp.audio_ctx = T < (size_t)s->T ? (int)T : s->T;
-    size_t cap = 8 + 6 * (s->n / PL_WHISPER_SAMPLE_RATE);
-    wp.max_tokens = cap < 4096 ? (int)cap : 4096;
     const pl_whisper_result *r;
     pl_status st = pl_whisper_full(s->state, &wp, s->pcm, s->n, &r);
     if (st != PL_OK) {

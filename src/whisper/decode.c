@@ -43,6 +43,18 @@ pl_whisper_params pl_whisper_default_params(void) {
     };
 }
 
+pl_whisper_params pl_whisper_partial_params(size_t n_samples, int state_ctx) {
+    pl_whisper_params p = pl_whisper_default_params();
+    p.timestamps = false;
+    p.temperature_inc = 0.0f;
+    size_t T = n_samples / (2 * PL_WHISPER_HOP) + (n_samples % (2 * PL_WHISPER_HOP) != 0);
+    const size_t cap_ctx = state_ctx > 0 ? (size_t)state_ctx : PL_WHISPER_N_FRAMES / 2;
+    p.audio_ctx = (int)(T > cap_ctx ? cap_ctx : T ? T : 1);
+    size_t cap = 8 + 6 * (n_samples / PL_WHISPER_SAMPLE_RATE);
+    p.max_tokens = cap < 4096 ? (int)cap : 4096;
+    return p;
+}
+
 float pl_whisper_compression_ratio(const char *text, size_t len) {
     if (!text || len == 0) return 0.0f;
     uLongf cap = compressBound((uLong)len);
