@@ -146,15 +146,17 @@ pl_status pl_stt_feed(pl_stt *stt, const float *pcm, size_t n);
  *   pocketsphinx (partials = true): the live decoder's hypothesis; cheap.
  *   whisper: recomputed when at least partial_interval_ms of audio arrived
  *     since the last one (else the last one again, updated = false): Whisper
- *     over the audio so far with its audio_ctx cut to that audio
- *     (ceil(samples / 320) encoder frames, at most the model's), greedy, no
- *     timestamps, no temperature fallback, at most 8 + 6 tokens per second of
- *     audio (a guard against greedy loops). Cost of an update: the mel + one
- *     encoder pass over the audio so far (quadratic in its length in the
- *     attention, one window per 30 s) + one decoder step per token; figures
- *     in docs/benchmarks.md. A pl_stt_cancel() stops it with PL_ERR_CANCELED
- *     and still cancels the finalize that follows. finalize is unaffected: it
- *     decodes the whole utterance with the full context and every rule. */
+ *     over all the audio so far with pl_whisper_partial_params(): its
+ *     audio_ctx cut to that audio (ceil(samples / 320) encoder frames, at
+ *     most the state's), greedy, no timestamps, no temperature fallback, at
+ *     most 8 + 6 tokens per whole second (a guard against greedy loops).
+ *     Cost of an update: the mel + one encoder pass over the audio so far
+ *     (quadratic in its length in the attention; one window per 30 s) + one
+ *     decoder step per token: tiny f16 on one core, about 40 / 145 / 215 ms
+ *     of encoder at 1 / 3 / 5 s plus ~5 ms a token (docs/benchmarks.md). A
+ *     pl_stt_cancel() stops it with PL_ERR_CANCELED and still cancels the
+ *     finalize that follows. finalize is unaffected: it decodes the whole
+ *     utterance with the state's context and every rule. */
 pl_status pl_stt_partial_get(pl_stt *stt, pl_stt_partial_result *out);
 /* pl_stt_partial_get's text only. */
 pl_status pl_stt_partial(pl_stt *stt, const char **text);
