@@ -179,9 +179,11 @@ pl_status pl_transcribe(pl_stt *stt, const pl_transcribe_params *params, const f
         return pl_ctx_err(ctx, PL_ERR_NOMEM, "transcribe: out of memory");
     }
     ti->pub.ctx = ctx;
-    /* while the buffers grow, segments hold offsets: text_off[i], tok_off[i] */
+    /* while the buffers grow, segment i's text and tokens are at offsets offs[i] */
+    typedef struct seg_off { size_t text, tok; } seg_off;
     tbuf texts = { .ctx = ctx };
-    size_t *offs = NULL, offs_cap = 0, segs_cap = 0, n_toks = 0, toks_cap = 0;
+    seg_off *offs = NULL;
+    size_t offs_cap = 0, segs_cap = 0, n_toks = 0, toks_cap = 0;
     double stt_ms = 0.0, prev_end = 0.0;
     size_t nseg = 0;
     const uint64_t tail = (uint64_t)TAIL_MS * PL_AUDIO_STT_RATE / 1000;
@@ -224,14 +226,13 @@ pl_status pl_transcribe(pl_stt *stt, const pl_transcribe_params *params, const f
             if (!txt || !txt[0]) continue;
             size_t need_toks;
             if (!grow(ctx, (void **)&ti->segs, &segs_cap, nseg + 1, sizeof *ti->segs) ||
-                !grow(ctx, (void **)&offs, &offs_cap, 2 * (nseg + 1), sizeof *offs) ||
+                !grow(ctx, (void **)&offs, &offs_cap, nseg + 1, sizeof *offs) ||
                 !pl_size_add(n_toks, seg.n_tokens, &need_toks) ||
                 !grow(ctx, (void **)&ti->toks, &toks_cap, need_toks, sizeof *ti->toks)) {
                 st = PL_ERR_NOMEM;
                 break;
             }
-            offs[2 * nseg] = texts.len;
-            offs[2 * nseg + 1] = n_toks;
+            offs[nseg] = (seg_off){ .text = texts.len, .tok = n_toks };
             if (!tbuf_add(&texts, txt, strlen(txt) + 1)) {
                 st = PL_ERR_NOMEM;
                 break;
@@ -240,8 +241,8 @@ pl_status pl_transcribe(pl_stt *stt, const pl_transcribe_params *params, const f
             n_toks = need_toks;
             ti->segs[nseg] = seg;
             if (on_segment) {
-                ti->segs[nseg].text = texts.p + offs[2 * nseg];
-                ti->segs[nseg].tokens = seg.n_tokens ? ti->toks + offs[2 * nseg + 1] : NULL;
+                ti->segs[nseg].text = texts.p + offs[nseg].text;
+                ti->segs[nseg].tokens = seg.n_tokens ? ti->toks + offs[nseg].tok : NULL;
                 if (on_segment(ud, &ti->segs[nseg]) != 0) {
                     st = pl_ctx_err(ctx, PL_ERR_CANCELED, "transcribe: stopped by the caller");
                     nseg++;
@@ -254,7 +255,7 @@ pl_status pl_transcribe(pl_stt *stt, const pl_transcribe_params *params, const f
     /* The joined text goes after the segment strings. */
     size_t joined = texts.len;
     for (size_t i = 0; st == PL_OK && i < nseg; i++) {
-        const char *s = texts.p + offs[2 * i];
+        const char *s = texts.p + offs[i].text;
         if ((i && !tbuf_add(&texts, " ", 1)) || !tbuf_add(&texts, s, strlen(s))) st = PL_ERR_NOMEM;
     }
     if (st == PL_OK && !tbuf_add(&texts, "", 1)) st = PL_ERR_NOMEM;
@@ -267,8 +268,8 @@ pl_status pl_transcribe(pl_stt *stt, const pl_transcribe_params *params, const f
         return st;
     }
     for (size_t i = 0; i < nseg; i++) {
-        ti->segs[i].text = texts.p + offs[2 * i];
-        ti->segs[i].tokens = ti->segs[i].n_tokens ? ti->toks + offs[2 * i + 1] : NULL;
+        ti->segs[i].text = texts.p + offs[i].text;
+        ti->segs[i].tokens = ti->segs[i].n_tokens ? ti->toks + offs[i].tok : NULL;
     }
     pl_free(ctx, offs);
     ti->strings = texts.p;
