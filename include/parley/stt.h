@@ -152,8 +152,9 @@ pl_status pl_stt_feed(pl_stt *stt, const float *pcm, size_t n);
  *     most 8 + 6 tokens per whole second (a guard against greedy loops).
  *     Cost of an update: the mel + one encoder pass over the audio so far
  *     (quadratic in its length in the attention; one window per 30 s) + one
- *     decoder step per token: tiny f16 on one core, about 40 / 145 / 215 ms
- *     of encoder at 1 / 3 / 5 s plus ~5 ms a token (docs/benchmarks.md). A
+ *     decoder step per token: tiny f16 on one thread, about 70 / 165 / 270
+ *     ms CPU at 1 / 3 / 5 s of audio with 14 / 26 / 38 tokens, against
+ *     ~1.6 s for the finalize's 30 s encoder window (docs/benchmarks.md). A
  *     pl_stt_cancel() stops it with PL_ERR_CANCELED and still cancels the
  *     finalize that follows. finalize is unaffected: it decodes the whole
  *     utterance with the state's context and every rule. */
