@@ -9,6 +9,11 @@
  * caps each window at --max-tokens (default 32, about what 11 s of speech
  * takes) and turns the temperature fallback off; with a real model pass
  * --max-tokens 0 for an uncapped, normal transcription.
+ * --partial 1,3,5 also times a partial transcript (pl_whisper_partial_params,
+ * what the whisper STT backend runs for pl_stt_partial) over the first 1, 3
+ * and 5 s: random weights never stop, so those decode up to the partial's
+ * token cap (8 + 6 per second), above the ~3 tokens a second of real speech;
+ * the decoder ms per token is given to scale it.
  */
 #include <math.h>
 #include <stdio.h>
@@ -40,6 +45,8 @@ static const char usage_text[] =
     "  -n N              decoder steps timed (default 32)\n"
     "  --max-tokens N    tokens per window in the RTF run (default 32; 0: no cap)\n"
     "  -r N              repetitions (default 3)\n"
+    "  --partial LIST    also time a partial transcript over the first S seconds,\n"
+    "                    for each S of a comma-separated list (e.g. 1,3,5)\n"
     "  --json            one JSON object instead of the table\n"
     "  -h, --help        this text\n";
 
@@ -59,6 +66,9 @@ int cmd_bench_stt(pl_cli *cli, int argc, char **argv) {
     pl_whisper_fixture_params fp = { .type = PL_TYPE_F16, .seed = 1 };
     int64_t threads = 0, actx = 0, n_steps = 32, max_tokens = 32, reps = 3;
     bool json = false;
+    enum { MAX_PARTIALS = 16 };
+    double partial_s[MAX_PARTIALS];
+    int n_partials = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         if (pl_cli_is_opt(a, "-m") || pl_cli_is_opt(a, "--model")) {
@@ -89,6 +99,17 @@ int cmd_bench_stt(pl_cli *cli, int argc, char **argv) {
         } else if (pl_cli_is_opt(a, "-r")) {
             if (!(v = pl_cli_opt_value(cli, argc, argv, &i))) return 2;
             if (!pl_cli_parse_i64(v, 1, 100, &reps)) return pl_cli_usage_error(cli, "-r takes 1..100");
+        } else if (pl_cli_is_opt(a, "--partial")) {
+            if (!(v = pl_cli_opt_value(cli, argc, argv, &i))) return 2;
+            for (const char *q = v; *q;) {
+                char *end;
+                double x = strtod(q, &end);
+                if (end == q || !(x > 0.0 && x <= 3600.0) || n_partials == MAX_PARTIALS || (*end && *end != ','))
+                    return pl_cli_usage_error(cli, "--partial takes up to %d durations in (0, 3600] s, "
+                                              "comma-separated", MAX_PARTIALS);
+                partial_s[n_partials++] = x;
+                q = *end ? end + 1 : end;
+            }
         } else if (a[0] == '-' && a[1]) {
             return pl_cli_usage_error(cli, "unknown option '%s'", a);
         } else if (!audio_path) {
@@ -180,9 +201,37 @@ int cmd_bench_stt(pl_cli *cli, int argc, char **argv) {
         full_ms += (double)(t6 - t5) / 1e6;
         full_tokens = res->t.n_decoded;
     }
-    if (st != PL_OK) {
+    /* partials: the mean of reps after a warm-up run, per duration */
+    typedef struct part_run { double s, ms, cpu, mel, enc, dec; int64_t tokens; int actx; } part_run;
+    part_run part[MAX_PARTIALS];
+    int T_state = 0;
+    if (st == PL_OK) pl_whisper_encoder_output(s, &T_state);
+    for (int k = 0; k < n_partials && st == PL_OK; k++) {
+        size_t np = (size_t)(partial_s[k] * PL_WHISPER_SAMPLE_RATE);
+        if (np > audio->n_frames) {
+            rc = pl_cli_fail(cli, "--partial %.2f s: the audio is %.2f s", partial_s[k], audio_s);
+            break;
+        }
+        pl_whisper_params wp = pl_whisper_partial_params(np, T_state);
+        wp.language = "en";
+        part[k] = (part_run){ .s = partial_s[k], .actx = wp.audio_ctx };
+        for (int64_t r = 0; r <= reps && st == PL_OK; r++) {
+            const pl_whisper_result *res = NULL;
+            uint64_t t0 = pl_time_ns();
+            double c0 = cpu_ms();
+            st = pl_whisper_full(s, &wp, audio->samples, np, &res);
+            if (r == 0 || st != PL_OK) continue;
+            part[k].ms += (double)(pl_time_ns() - t0) / 1e6 / (double)reps;
+            part[k].cpu += (cpu_ms() - c0) / (double)reps;
+            part[k].mel += res->t.mel_ms / (double)reps;
+            part[k].enc += res->t.encode_ms / (double)reps;
+            part[k].dec += res->t.decode_ms / (double)reps;
+            part[k].tokens = res->t.n_decoded;
+        }
+    }
+    if (rc == 0 && st != PL_OK) {
         rc = pl_cli_fail(cli, "%s", pl_whisper_state_error(s));
-    } else {
+    } else if (rc == 0) {
         mel_ms /= (double)reps;
         enc_ms /= (double)reps;
         enc_cpu /= (double)reps;
@@ -191,8 +240,7 @@ int cmd_bench_stt(pl_cli *cli, int argc, char **argv) {
         full_cpu /= (double)reps;
         dec_ms /= (double)reps;
         full_ms /= (double)reps;
-        int T = 0;
-        pl_whisper_encoder_output(s, &T);
+        int T = T_state; /* the partials leave the state unencoded */
         char shape[64];
         snprintf(shape, sizeof shape, "%s", model ? model : fp.shape);
         int n_thr = threads ? (int)threads : pl_cpu_detect()->n_physical;
@@ -200,10 +248,21 @@ int cmd_bench_stt(pl_cli *cli, int argc, char **argv) {
             printf("{\"model\":\"%s\",\"type\":\"%s\",\"n_state\":%d,\"n_layer\":%d,\"audio_ctx\":%d,\"threads\":%d,"
                    "\"audio_s\":%.2f,\"load_ms\":%.1f,\"mel_ms\":%.2f,\"mel_cpu_ms\":%.2f,\"encoder_ms\":%.1f,"
                    "\"encoder_cpu_ms\":%.1f,\"decoder_ms_per_token\":%.2f,\"decoder_cpu_ms_per_token\":%.2f,"
-                   "\"full_ms\":%.1f,\"full_cpu_ms\":%.1f,\"full_tokens\":%lld,\"rtf\":%.4f,\"rtf_cpu\":%.4f}\n",
+                   "\"full_ms\":%.1f,\"full_cpu_ms\":%.1f,\"full_tokens\":%lld,\"rtf\":%.4f,\"rtf_cpu\":%.4f",
                    shape, pl_whisper_model_type_name(m), h->n_audio_state, h->n_audio_layer, T, n_thr, audio_s,
                    load_ms, mel_ms, mel_cpu, enc_ms, enc_cpu, dec_ms, dec_cpu, full_ms, full_cpu,
                    (long long)full_tokens, full_ms / 1000.0 / audio_s, full_cpu / 1000.0 / audio_s);
+            if (n_partials) {
+                printf(",\"partials\":[");
+                for (int k = 0; k < n_partials; k++)
+                    printf("%s{\"audio_s\":%.2f,\"audio_ctx\":%d,\"ms\":%.1f,\"cpu_ms\":%.1f,\"mel_ms\":%.2f,"
+                           "\"encoder_ms\":%.1f,\"decoder_ms\":%.1f,\"tokens\":%lld,\"decoder_ms_per_token\":%.2f}",
+                           k ? "," : "", part[k].s, part[k].actx, part[k].ms, part[k].cpu, part[k].mel, part[k].enc,
+                           part[k].dec, (long long)part[k].tokens,
+                           part[k].tokens ? part[k].dec / (double)part[k].tokens : 0.0);
+                printf("]");
+            }
+            printf("}\n");
         } else {
             /* wall time, and the process CPU time in parentheses (equal when the cores are free) */
             printf("| model | type | threads | audio ctx | audio s | mel ms (cpu) | encoder ms (cpu) | "
@@ -213,6 +272,14 @@ int cmd_bench_stt(pl_cli *cli, int argc, char **argv) {
                    "%.3f (%.3f) |\n", shape, pl_whisper_model_type_name(m), n_thr, T, audio_s, mel_ms, mel_cpu,
                    enc_ms, enc_cpu, dec_ms, dec_cpu, full_ms, full_cpu, (long long)full_tokens,
                    full_ms / 1000.0 / audio_s, full_cpu / 1000.0 / audio_s);
+            if (n_partials) {
+                printf("\n| partial over | audio ctx | ms (cpu) | mel ms | encoder ms | decoder ms (tokens) | "
+                       "decoder ms/tok |\n|---:|---:|---:|---:|---:|---:|---:|\n");
+                for (int k = 0; k < n_partials; k++)
+                    printf("| %.1f s | %d | %.0f (%.0f) | %.1f | %.0f | %.0f (%lld) | %.2f |\n", part[k].s,
+                           part[k].actx, part[k].ms, part[k].cpu, part[k].mel, part[k].enc, part[k].dec,
+                           (long long)part[k].tokens, part[k].tokens ? part[k].dec / (double)part[k].tokens : 0.0);
+            }
         }
     }
     pl_whisper_state_free(s);

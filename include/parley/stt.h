@@ -13,6 +13,10 @@
  * finalize, reset, free); a native Whisper backend adds a row. A caller may
  * also pass its own row in params (a test double, an out-of-tree backend).
  *
+ *   whisper       native Whisper (parley/whisper.h) on whisper.cpp ggml files.
+ *                 Audio is buffered; finalize transcribes the utterance and
+ *                 gives Whisper's segments with their timestamps. Partials
+ *                 are always available (see pl_stt_partial_get for the cost).
  *   pocketsphinx  CMU PocketSphinx 5prealpha with Debian's en-us model
  *                 (pocketsphinx-en-us). English only. Two modes:
  *                   batch (default): audio is buffered and decoded at finalize
@@ -49,14 +53,41 @@ typedef struct pl_stt_word {
     double start_s, end_s;   /* from the start of the utterance's audio */
 } pl_stt_word;
 
+/* A stretch of the utterance that the recognizer timed itself (Whisper's
+ * segments, from its timestamp tokens). The statistics are OpenAI's per-segment
+ * fields; has_stats is false when the backend has none. */
+typedef struct pl_stt_segment {
+    double         start_s, end_s; /* from the start of the utterance's audio; start <= end */
+    double         seek_s;         /* start of the decoding window it came from */
+    const char    *text;           /* UTF-8, single spaces, trimmed, not empty */
+    const int32_t *tokens;         /* the recognizer's text token ids, or NULL */
+    size_t         n_tokens;
+    bool           has_stats;
+    float          temperature, avg_logprob, compression_ratio, no_speech_prob;
+} pl_stt_segment;
+
 typedef struct pl_stt_result {
     const char        *text;     /* UTF-8, single spaces, no fillers; "" when nothing heard */
     const pl_stt_word *words;    /* word timings when the backend has them, else NULL */
     size_t             n_words;
+    /* The recognizer's own segments, in time order, when it has them (whisper),
+     * else NULL / 0 (pocketsphinx); their texts joined by spaces give text. */
+    const pl_stt_segment *segments;
+    size_t             n_segments;
     double             audio_s;     /* the utterance's audio length */
     double             feed_ms;     /* wall time spent in feed() for this utterance */
+    double             partial_ms;  /* wall time spent in partials for this utterance */
     double             finalize_ms; /* wall time of finalize(): the time to the final text */
 } pl_stt_result;
+
+/* The running hypothesis of the utterance in progress. */
+typedef struct pl_stt_partial {
+    const char *text;      /* UTF-8, single spaces; "" when none yet */
+    double      audio_s;   /* the utterance audio it covers (a prefix of what was fed) */
+    bool        updated;   /* computed by this call; false: the previous one again */
+    double      ms;        /* wall time of this call */
+    uint32_t    n_updates; /* hypotheses computed in this utterance so far */
+} pl_stt_partial_result;
 
 typedef struct pl_stt_backend pl_stt_backend;
 
@@ -65,7 +96,9 @@ typedef struct pl_stt_params {
     const pl_stt_backend *backend_impl; /* when set, used instead of the name */
     const char           *model;        /* backend-specific model path; NULL: its default */
     const char           *language;     /* BCP-47 tag; NULL: "en" */
-    bool                  partials;     /* ask for partial results (see above) */
+    bool                  partials;     /* pocketsphinx: decode live for partial results (see above) */
+    double                partial_interval_ms; /* whisper: a partial is recomputed only once this
+                                                  much audio arrived since the last; 0: 1000 */
     double                max_utterance_s; /* longer utterances are refused; default 600 */
 } pl_stt_params;
 
@@ -77,12 +110,16 @@ struct pl_stt_backend {
     const char *name;
     const char *description;
     bool        has_partials;  /* partial() can give text while audio is fed */
+    /* partial: out arrives with audio_s = the audio fed and updated = true;
+     * the backend sets text and may lower audio_s / clear updated.
+     * finalize: out arrives zeroed with text ""; the backend fills text, words
+     * and segments (pointing into its state until its next call). */
     pl_status (*create)(pl_ctx *ctx, const pl_stt_params *p, const atomic_bool *cancel,
                         void **state);
     void      (*free)(void *state);
     pl_status (*feed)(void *state, const float *pcm, size_t n);
-    pl_status (*partial)(void *state, const char **text);   /* NULL: no partials */
-    pl_status (*finalize)(void *state, pl_stt_result *out); /* fills text/words only */
+    pl_status (*partial)(void *state, pl_stt_partial_result *out); /* NULL: no partials */
+    pl_status (*finalize)(void *state, pl_stt_result *out);
     void      (*reset)(void *state);                        /* drop the utterance */
     const char *(*error)(void *state);
 };
@@ -105,7 +142,24 @@ void pl_stt_free(pl_stt *stt);
 /* 16 kHz mono samples. PL_ERR_RANGE when the utterance passes max_utterance_s. */
 pl_status pl_stt_feed(pl_stt *stt, const float *pcm, size_t n);
 /* The running hypothesis (may be ""); PL_ERR_UNSUPPORTED when the backend or
- * mode has none. */
+ * mode has none. The text stays valid until the next call on stt.
+ *   pocketsphinx (partials = true): the live decoder's hypothesis; cheap.
+ *   whisper: recomputed when at least partial_interval_ms of audio arrived
+ *     since the last one (else the last one again, updated = false): Whisper
+ *     over all the audio so far with pl_whisper_partial_params(): its
+ *     audio_ctx cut to that audio (ceil(samples / 320) encoder frames, at
+ *     most the state's), greedy, no timestamps, no temperature fallback, at
+ *     most 8 + 6 tokens per whole second (a guard against greedy loops).
+ *     Cost of an update: the mel + one encoder pass over the audio so far
+ *     (quadratic in its length in the attention; one window per 30 s) + one
+ *     decoder step per token: tiny f16 on one thread, about 70 / 165 / 270
+ *     ms CPU at 1 / 3 / 5 s of audio with 14 / 26 / 38 tokens, against
+ *     ~1.6 s for the finalize's 30 s encoder window (docs/benchmarks.md). A
+ *     pl_stt_cancel() stops it with PL_ERR_CANCELED and still cancels the
+ *     finalize that follows. finalize is unaffected: it decodes the whole
+ *     utterance with the state's context and every rule. */
+pl_status pl_stt_partial_get(pl_stt *stt, pl_stt_partial_result *out);
+/* pl_stt_partial_get's text only. */
 pl_status pl_stt_partial(pl_stt *stt, const char **text);
 /* End the utterance and transcribe it. An utterance with no audio gives "".
  * PL_ERR_CANCELED when pl_stt_cancel() came first (the utterance is dropped). */
@@ -128,8 +182,12 @@ const pl_stt_backend *pl_stt_backend_of(const pl_stt *stt);
  * the recognizer sees whole sentences with their context (PocketSphinx's
  * whole-utterance normalization is better on longer audio: jfk.wav 18% WER
  * as one segment, 36% cut at every pause). Each segment's audio runs
- * from its first utterance's padded start to its last one's end + 100 ms;
- * every non-empty result becomes a segment of the transcript. */
+ * from its first utterance's padded start to its last one's end + 100 ms.
+ * When the recognizer times its own segments (whisper), those are the
+ * transcript's segments: their times offset by the start of the audio sent,
+ * clamped to it, and kept in order (a segment starts no earlier than the
+ * previous one ends). Otherwise (pocketsphinx) every non-empty result is one
+ * segment with the VAD's speech edges. */
 
 #include "parley/vad.h"
 
@@ -142,8 +200,13 @@ typedef struct pl_transcribe_params {
 pl_transcribe_params pl_transcribe_default_params(void);
 
 typedef struct pl_transcript_segment {
-    double      start_s, end_s; /* the VAD's speech edges, from the recording's start */
+    double      start_s, end_s; /* from the recording's start (see above) */
     const char *text;
+    double      seek_s;         /* where the recognizer's window started (OpenAI's "seek") */
+    const int32_t *tokens;      /* the recognizer's token ids (NULL, 0: none) */
+    size_t      n_tokens;
+    bool        has_stats;      /* the four below are the recognizer's (whisper) */
+    float       temperature, avg_logprob, compression_ratio, no_speech_prob;
 } pl_transcript_segment;
 
 typedef struct pl_transcript {
@@ -171,7 +234,10 @@ void pl_transcript_free(pl_transcript *t);
 typedef enum pl_transcript_format {
     PL_TRANSCRIPT_FORMAT_TEXT = 0,    /* the text and a newline */
     PL_TRANSCRIPT_FORMAT_JSON,        /* {"text": ...} (OpenAI "json") */
-    PL_TRANSCRIPT_FORMAT_VERBOSE_JSON,/* + language, duration, segments (OpenAI "verbose_json") */
+    PL_TRANSCRIPT_FORMAT_VERBOSE_JSON,/* + task, language, duration, segments (OpenAI "verbose_json":
+                                         id, seek (10 ms frames), start, end, text, tokens, and with
+                                         has_stats temperature, avg_logprob, compression_ratio,
+                                         no_speech_prob) */
     PL_TRANSCRIPT_FORMAT_SRT,
     PL_TRANSCRIPT_FORMAT_VTT,
     PL_TRANSCRIPT_FORMAT_COUNT

@@ -101,9 +101,11 @@ pl_status pl_whisper_log_mel(pl_ctx *ctx, const float *filters, int n_mels, cons
 /* ---- decoding ---- */
 
 typedef struct pl_whisper_params {
-    int         n_threads;     /* 0: physical cores */
-    int         audio_ctx;     /* encoder frames; 0: the model's (1500 = 30 s). A smaller value
-                                  encodes only audio_ctx * 20 ms: faster (the encoder is
+    int         n_threads;     /* unused by pl_whisper_full (the state's pool decides) */
+    int         audio_ctx;     /* encoder frames of this call's windows, at most the state's;
+                                  0: the state's (pl_whisper_state_init's audio_ctx, by
+                                  default the model's 1500 = 30 s). A smaller value encodes
+                                  only audio_ctx * 20 ms per window: faster (the encoder is
                                   quadratic in it) but the model was trained on full 30 s
                                   windows, so accuracy drops, most on short contexts
                                   (whisper.cpp's audio_ctx has the same trade-off). Audio
@@ -128,8 +130,19 @@ typedef struct pl_whisper_params {
 
 pl_whisper_params pl_whisper_default_params(void);
 
+/* The parameters of a cheap running hypothesis (a partial transcript) over the
+ * first n_samples of an utterance, for a state of audio ctx state_ctx (<= 0:
+ * 1500): greedy, no timestamps (one window, no seeking back), no temperature
+ * fallback, audio_ctx = ceil(n_samples / 320) frames (the audio, not 30 s)
+ * capped at state_ctx, at most 8 + 6 tokens per whole second (a guard against
+ * greedy loops: speech runs about 3 tokens a second). Cost: the mel, one
+ * encoder pass at that context (per state_ctx window), one decoder step per
+ * token. */
+pl_whisper_params pl_whisper_partial_params(size_t n_samples, int state_ctx);
+
 typedef struct pl_whisper_segment {
     double      start_s, end_s;   /* from the start of the audio */
+    double      seek_s;           /* start of the window it was decoded in (Whisper's "seek") */
     const char *text;             /* UTF-8 */
     const int32_t *tokens;        /* the segment's text tokens */
     size_t      n_tokens;

@@ -20,6 +20,15 @@ extern const pl_tts_backend pl_tts_backend_espeak;
 /* The ctx a pl_stt was made with. */
 pl_ctx *pl_stt_ctx(const pl_stt *stt);
 
+/* Recording times of a segment the recognizer timed from the start of the
+ * audio chunk it was given, the chunk being [chunk_start_s, chunk_end_s] of
+ * the recording: *start_s and *end_s are offset by chunk_start_s, clamped into
+ * the chunk, then kept in order after the previous segment (start >=
+ * *prev_end_s, end >= start; order wins over the chunk's end when chunks
+ * overlap). *prev_end_s becomes the end. NaNs count as the chunk's start. */
+void pl_transcript_place(double chunk_start_s, double chunk_end_s, double *prev_end_s, double *start_s,
+                         double *end_s);
+
 /* Word error rate pieces: the word-level Levenshtein distance between two
  * texts after normalization (lowercase ASCII letters, digits and apostrophes;
  * everything else separates words). *n_ref gets the reference word count.

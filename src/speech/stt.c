@@ -27,7 +27,8 @@ struct pl_stt {
     pl_stt_params         p;
     atomic_bool           cancel;
     uint64_t              utt_samples, max_samples;
-    uint64_t              feed_ns;
+    uint64_t              feed_ns, partial_ns;
+    uint32_t              n_partials;
     char                  err[256];
 };
 
@@ -122,26 +123,59 @@ pl_status pl_stt_feed(pl_stt *s, const float *pcm, size_t n) {
     return PL_OK;
 }
 
-pl_status pl_stt_partial(pl_stt *s, const char **text) {
-    if (!s || !text) return PL_ERR_INVALID_ARG;
-    *text = "";
+pl_status pl_stt_partial_get(pl_stt *s, pl_stt_partial_result *out) {
+    if (!s || !out) return PL_ERR_INVALID_ARG;
+    memset(out, 0, sizeof *out);
+    out->text = "";
+    out->n_updates = s->n_partials;
     if (!s->be->partial || !s->be->has_partials) {
         snprintf(s->err, sizeof s->err, "stt: %s: no partial results", s->be->name);
         return PL_ERR_UNSUPPORTED;
     }
-    pl_status st = s->be->partial(s->state, text);
+    const double fed_s = (double)s->utt_samples / PL_AUDIO_STT_RATE;
+    out->audio_s = fed_s;
+    out->updated = true;
+    uint64_t t0 = pl_time_ns();
+    pl_status st = s->be->partial(s->state, out);
+    uint64_t dt = pl_time_ns() - t0;
+    s->partial_ns += dt;
     if (st == PL_ERR_UNSUPPORTED) {
+        memset(out, 0, sizeof *out);
+        out->text = "";
         snprintf(s->err, sizeof s->err, "stt: %s: no partial results in this mode", s->be->name);
         return st;
     }
-    if (st != PL_OK) return fail(s, st, "partial");
-    if (!*text) *text = "";
+    if (st != PL_OK) {
+        memset(out, 0, sizeof *out);
+        out->text = "";
+        out->n_updates = s->n_partials;
+        if (st == PL_ERR_CANCELED) { /* the flag stays set: the finalize is canceled too */
+            snprintf(s->err, sizeof s->err, "stt: canceled");
+            return st;
+        }
+        return fail(s, st, "partial");
+    }
+    if (!out->text) out->text = "";
+    if (!(out->audio_s >= 0.0) || out->audio_s > fed_s) out->audio_s = fed_s;
+    if (out->updated) s->n_partials++;
+    out->n_updates = s->n_partials;
+    out->ms = (double)dt / 1e6;
     return PL_OK;
+}
+
+pl_status pl_stt_partial(pl_stt *s, const char **text) {
+    if (!s || !text) return PL_ERR_INVALID_ARG;
+    pl_stt_partial_result p;
+    pl_status st = pl_stt_partial_get(s, &p);
+    *text = p.text;
+    return st;
 }
 
 static void end_utterance(pl_stt *s) {
     s->utt_samples = 0;
     s->feed_ns = 0;
+    s->partial_ns = 0;
+    s->n_partials = 0;
 }
 
 pl_status pl_stt_finalize(pl_stt *s, pl_stt_result *out) {
@@ -155,7 +189,7 @@ pl_status pl_stt_finalize(pl_stt *s, pl_stt_result *out) {
         return PL_ERR_CANCELED;
     }
     double audio_s = (double)s->utt_samples / PL_AUDIO_STT_RATE;
-    double feed_ms = (double)s->feed_ns / 1e6;
+    double feed_ms = (double)s->feed_ns / 1e6, partial_ms = (double)s->partial_ns / 1e6;
     uint64_t t0 = pl_time_ns();
     pl_status st = s->be->finalize(s->state, out);
     double fin_ms = (double)(pl_time_ns() - t0) / 1e6;
@@ -170,7 +204,9 @@ pl_status pl_stt_finalize(pl_stt *s, pl_stt_result *out) {
     if (!out->text) out->text = "";
     out->audio_s = audio_s;
     out->feed_ms = feed_ms;
+    out->partial_ms = partial_ms;
     out->finalize_ms = fin_ms;
+    if (!out->segments) out->n_segments = 0;
     return PL_OK;
 }
 

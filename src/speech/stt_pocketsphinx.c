@@ -183,13 +183,13 @@ static pl_status take_hyp(ps_state *s) {
     return PL_OK;
 }
 
-static pl_status ps_partial(void *vs, const char **text) {
+static pl_status ps_partial(void *vs, pl_stt_partial_result *out) {
     ps_state *s = vs;
     if (!s->partials) return PL_ERR_UNSUPPORTED;
-    *text = "";
+    out->text = "";
     if (!s->in_utt) return PL_OK;
-    pl_status st = take_hyp(s);
-    if (st == PL_OK) *text = s->text;
+    pl_status st = take_hyp(s); /* the live decoder has seen everything fed */
+    if (st == PL_OK) out->text = s->text;
     return st;
 }
 

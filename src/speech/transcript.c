@@ -71,12 +71,13 @@ static bool tbuf_add(tbuf *b, const char *s, size_t n) {
     return true;
 }
 
-/* The transcript is one allocation for the struct and the segment array, plus
- * the text buffer: text first, then each segment's text, NUL-separated. */
+/* The transcript: the struct, the segment array, the text buffer (each
+ * segment's text, NUL-separated, then the joined text) and the segments' tokens. */
 typedef struct transcript_impl {
     pl_transcript          pub;
     pl_transcript_segment *segs;
     char                   *strings;
+    int32_t                *toks;
 } transcript_impl;
 
 void pl_transcript_free(pl_transcript *t) {
@@ -85,6 +86,7 @@ void pl_transcript_free(pl_transcript *t) {
     pl_ctx *ctx = t->ctx;
     pl_free(ctx, ti->segs);
     pl_free(ctx, ti->strings);
+    pl_free(ctx, ti->toks);
     pl_free(ctx, ti);
 }
 
@@ -94,6 +96,31 @@ pl_transcribe_params pl_transcribe_default_params(void) {
         .vad = pl_vad_default_params(),
         .max_segment_s = 15.0,
     };
+}
+
+void pl_transcript_place(double c0, double c1, double *prev_end_s, double *start_s, double *end_s) {
+    double a = *start_s == *start_s ? *start_s : 0.0, b = *end_s == *end_s ? *end_s : 0.0;
+    if (!(c1 >= c0)) c1 = c0;
+    a = fmin(fmax(a + c0, c0), c1);
+    b = fmin(fmax(b + c0, c0), c1);
+    if (a < *prev_end_s) a = *prev_end_s;
+    if (b < a) b = a;
+    *start_s = a;
+    *end_s = b;
+    *prev_end_s = b;
+}
+
+/* grow *p (elements of sz) to hold n */
+static bool grow(pl_ctx *ctx, void **p, size_t *cap, size_t n, size_t sz) {
+    if (n <= *cap) return true;
+    size_t c = *cap ? *cap : 16, bytes;
+    while (c < n)
+        if (!pl_size_mul(c, 2, &c)) return false;
+    void *q = pl_size_mul(c, sz, &bytes) ? pl_realloc(ctx, *p, bytes) : NULL;
+    if (!q) return false;
+    *p = q;
+    *cap = c;
+    return true;
 }
 
 /* Merge neighbouring spans while the merged one stays within max samples. */
@@ -147,18 +174,17 @@ pl_status pl_transcribe(pl_stt *stt, const pl_transcribe_params *params, const f
         c.n = 1;
     }
     transcript_impl *ti = pl_calloc(ctx, 1, sizeof *ti);
-    size_t seg_bytes = 0;
-    if (ti && c.n && pl_size_mul(c.n, sizeof *ti->segs, &seg_bytes)) ti->segs = pl_malloc(ctx, seg_bytes);
-    if (!ti || (c.n && !ti->segs)) {
+    if (!ti) {
         pl_free(ctx, c.v);
-        if (ti) pl_free(ctx, ti);
         return pl_ctx_err(ctx, PL_ERR_NOMEM, "transcribe: out of memory");
     }
     ti->pub.ctx = ctx;
+    /* while the buffers grow, segment i's text and tokens are at offsets offs[i] */
+    typedef struct seg_off { size_t text, tok; } seg_off;
     tbuf texts = { .ctx = ctx };
-    size_t *offs = c.n ? pl_calloc(ctx, c.n, sizeof *offs) : NULL;
-    if (c.n && !offs) st = PL_ERR_NOMEM;
-    double stt_ms = 0.0;
+    seg_off *offs = NULL;
+    size_t offs_cap = 0, segs_cap = 0, n_toks = 0, toks_cap = 0;
+    double stt_ms = 0.0, prev_end = 0.0;
     size_t nseg = 0;
     const uint64_t tail = (uint64_t)TAIL_MS * PL_AUDIO_STT_RATE / 1000;
     for (size_t i = 0; st == PL_OK && i < c.n; i++) {
@@ -173,29 +199,63 @@ pl_status pl_transcribe(pl_stt *stt, const pl_transcribe_params *params, const f
         }
         stt_ms += r.feed_ms + r.finalize_ms;
         if (!r.text[0]) continue;
-        offs[nseg] = texts.len;
-        if (!tbuf_add(&texts, r.text, strlen(r.text) + 1)) {
-            st = PL_ERR_NOMEM;
-            break;
-        }
-        ti->segs[nseg] = (pl_transcript_segment){
-            .start_s = (double)c.v[i].start / PL_AUDIO_STT_RATE,
-            .end_s = (double)c.v[i].end / PL_AUDIO_STT_RATE,
-        };
-        if (on_segment) {
-            ti->segs[nseg].text = texts.p + offs[nseg];
-            if (on_segment(ud, &ti->segs[nseg]) != 0) {
-                st = pl_ctx_err(ctx, PL_ERR_CANCELED, "transcribe: stopped by the caller");
-                nseg++;
+        const double c0 = (double)from / PL_AUDIO_STT_RATE, c1 = (double)to / PL_AUDIO_STT_RATE;
+        /* the recognizer's own segments, or the whole result at the VAD's edges */
+        const size_t k = r.n_segments ? r.n_segments : 1;
+        for (size_t j = 0; st == PL_OK && j < k; j++) {
+            const pl_stt_segment *g = r.n_segments ? &r.segments[j] : NULL;
+            pl_transcript_segment seg = { .seek_s = c0 };
+            const char *txt = r.text;
+            if (g) {
+                seg.start_s = g->start_s;
+                seg.end_s = g->end_s;
+                pl_transcript_place(c0, c1, &prev_end, &seg.start_s, &seg.end_s);
+                seg.seek_s = c0 + g->seek_s;
+                seg.n_tokens = g->tokens ? g->n_tokens : 0;
+                seg.has_stats = g->has_stats;
+                seg.temperature = g->temperature;
+                seg.avg_logprob = g->avg_logprob;
+                seg.compression_ratio = g->compression_ratio;
+                seg.no_speech_prob = g->no_speech_prob;
+                txt = g->text;
+            } else {
+                seg.start_s = (double)c.v[i].start / PL_AUDIO_STT_RATE;
+                seg.end_s = (double)c.v[i].end / PL_AUDIO_STT_RATE;
+                prev_end = fmax(prev_end, seg.end_s);
+            }
+            if (!txt || !txt[0]) continue;
+            size_t need_toks;
+            if (!grow(ctx, (void **)&ti->segs, &segs_cap, nseg + 1, sizeof *ti->segs) ||
+                !grow(ctx, (void **)&offs, &offs_cap, nseg + 1, sizeof *offs) ||
+                !pl_size_add(n_toks, seg.n_tokens, &need_toks) ||
+                !grow(ctx, (void **)&ti->toks, &toks_cap, need_toks, sizeof *ti->toks)) {
+                st = PL_ERR_NOMEM;
                 break;
             }
+            offs[nseg] = (seg_off){ .text = texts.len, .tok = n_toks };
+            if (!tbuf_add(&texts, txt, strlen(txt) + 1)) {
+                st = PL_ERR_NOMEM;
+                break;
+            }
+            if (seg.n_tokens) memcpy(ti->toks + n_toks, g->tokens, seg.n_tokens * sizeof *ti->toks);
+            n_toks = need_toks;
+            ti->segs[nseg] = seg;
+            if (on_segment) {
+                ti->segs[nseg].text = texts.p + offs[nseg].text;
+                ti->segs[nseg].tokens = seg.n_tokens ? ti->toks + offs[nseg].tok : NULL;
+                if (on_segment(ud, &ti->segs[nseg]) != 0) {
+                    st = pl_ctx_err(ctx, PL_ERR_CANCELED, "transcribe: stopped by the caller");
+                    nseg++;
+                    break;
+                }
+            }
+            nseg++;
         }
-        nseg++;
     }
     /* The joined text goes after the segment strings. */
     size_t joined = texts.len;
     for (size_t i = 0; st == PL_OK && i < nseg; i++) {
-        const char *s = texts.p + offs[i];
+        const char *s = texts.p + offs[i].text;
         if ((i && !tbuf_add(&texts, " ", 1)) || !tbuf_add(&texts, s, strlen(s))) st = PL_ERR_NOMEM;
     }
     if (st == PL_OK && !tbuf_add(&texts, "", 1)) st = PL_ERR_NOMEM;
@@ -207,7 +267,10 @@ pl_status pl_transcribe(pl_stt *stt, const pl_transcribe_params *params, const f
         if (st == PL_ERR_NOMEM) pl_ctx_err(ctx, st, "transcribe: out of memory");
         return st;
     }
-    for (size_t i = 0; i < nseg; i++) ti->segs[i].text = texts.p + offs[i];
+    for (size_t i = 0; i < nseg; i++) {
+        ti->segs[i].text = texts.p + offs[i].text;
+        ti->segs[i].tokens = ti->segs[i].n_tokens ? ti->toks + offs[i].tok : NULL;
+    }
     pl_free(ctx, offs);
     ti->strings = texts.p;
     ti->pub.segments = ti->segs;
@@ -252,6 +315,11 @@ static void stamp(char *buf, size_t cap, double s, char sep) {
              (unsigned long long)(ms % 1000));
 }
 
+/* x rounded to 1/scale (floats print as 0.2, not 0.20000000298023224); non-finite as 0 */
+static double round_to(double x, double scale) {
+    return isfinite(x) ? (double)llround(x * scale) / scale : 0.0;
+}
+
 static pl_status render_json(const pl_transcript *t, bool verbose, const char *language,
                              char **out, size_t *len) {
     cJSON *o = cJSON_CreateObject();
@@ -272,10 +340,24 @@ static pl_status render_json(const pl_transcript *t, bool verbose, const char *l
                 cJSON_Delete(g);
                 break;
             }
+            const pl_transcript_segment *sg = &t->segments[i];
             ok = cJSON_AddNumberToObject(g, "id", (double)i) &&
-                 cJSON_AddNumberToObject(g, "start", t->segments[i].start_s) &&
-                 cJSON_AddNumberToObject(g, "end", t->segments[i].end_s) &&
-                 cJSON_AddStringToObject(g, "text", t->segments[i].text);
+                 cJSON_AddNumberToObject(g, "seek", (double)llround(fmax(sg->seek_s, 0.0) * 100.0)) &&
+                 cJSON_AddNumberToObject(g, "start", round_to(sg->start_s, 1e3)) &&
+                 cJSON_AddNumberToObject(g, "end", round_to(sg->end_s, 1e3)) &&
+                 cJSON_AddStringToObject(g, "text", sg->text);
+            cJSON *tk = ok ? cJSON_AddArrayToObject(g, "tokens") : NULL;
+            ok = tk != NULL;
+            for (size_t k = 0; ok && k < sg->n_tokens; k++) {
+                cJSON *v = cJSON_CreateNumber((double)sg->tokens[k]);
+                ok = v && cJSON_AddItemToArray(tk, v);
+                if (!ok) cJSON_Delete(v);
+            }
+            if (ok && sg->has_stats)
+                ok = cJSON_AddNumberToObject(g, "temperature", round_to(sg->temperature, 1e6)) &&
+                     cJSON_AddNumberToObject(g, "avg_logprob", round_to(sg->avg_logprob, 1e6)) &&
+                     cJSON_AddNumberToObject(g, "compression_ratio", round_to(sg->compression_ratio, 1e6)) &&
+                     cJSON_AddNumberToObject(g, "no_speech_prob", round_to(sg->no_speech_prob, 1e6));
         }
     }
     char *s = ok ? cJSON_PrintUnformatted(o) : NULL;

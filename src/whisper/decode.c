@@ -43,6 +43,18 @@ pl_whisper_params pl_whisper_default_params(void) {
     };
 }
 
+pl_whisper_params pl_whisper_partial_params(size_t n_samples, int state_ctx) {
+    pl_whisper_params p = pl_whisper_default_params();
+    p.timestamps = false;
+    p.temperature_inc = 0.0f;
+    size_t T = n_samples / (2 * PL_WHISPER_HOP) + (n_samples % (2 * PL_WHISPER_HOP) != 0);
+    const size_t cap_ctx = state_ctx > 0 ? (size_t)state_ctx : PL_WHISPER_N_FRAMES / 2;
+    p.audio_ctx = (int)(T > cap_ctx ? cap_ctx : T ? T : 1);
+    size_t cap = 8 + 6 * (n_samples / PL_WHISPER_SAMPLE_RATE);
+    p.max_tokens = cap < 4096 ? (int)cap : 4096;
+    return p;
+}
+
 float pl_whisper_compression_ratio(const char *text, size_t len) {
     if (!text || len == 0) return 0.0f;
     uLongf cap = compressBound((uLong)len);
@@ -62,7 +74,7 @@ float pl_whisper_compression_ratio(const char *text, size_t len) {
 /* ---- the result, built with offsets (the arrays grow), pointers set at the end ---- */
 
 typedef struct seg_rec {
-    double start_s, end_s;
+    double start_s, end_s, seek_s;
     size_t text_off, text_len, tok_off, n_tok;
     float  avg_logprob, no_speech_prob, temperature, compression_ratio;
 } seg_rec;
@@ -79,6 +91,7 @@ typedef struct wh_res {
     char               *text;     /* segment texts, then the joined text */
     size_t              text_len, text_cap;
     char                lang[8];
+    double              seek_s;   /* start of the window being decoded */
 } wh_res;
 
 void wh_result_free(pl_whisper_state *s) {
@@ -293,7 +306,7 @@ static bool add_segment(wh_run *w, wh_res *r, double t0, double t1, const int32_
     pl_ctx *ctx = w->s->ctx;
     if (!grow(ctx, (void **)&r->recs, &r->segs_cap, r->n_segs, 1, sizeof *r->recs)) return false;
     seg_rec *g = &r->recs[r->n_segs];
-    *g = (seg_rec){ .start_s = t0, .end_s = t1 > t0 ? t1 : t0, .text_off = r->text_len, .tok_off = r->n_stoks,
+    *g = (seg_rec){ .start_s = t0, .end_s = t1 > t0 ? t1 : t0, .seek_s = r->seek_s, .text_off = r->text_len, .tok_off = r->n_stoks,
                     .avg_logprob = o->n_sampled ? (float)(o->sum_logprob / o->n_sampled) : 0.0f,
                     .no_speech_prob = o->no_speech, .temperature = temp, .compression_ratio = cr };
     for (int i = 0; i < n; i++) {
@@ -438,7 +451,7 @@ static pl_status finish(pl_whisper_state *s, wh_res *r) {
     }
     for (size_t i = 0; i < r->n_segs; i++) {
         const seg_rec *g = &r->recs[i];
-        r->segs[i] = (pl_whisper_segment){ .start_s = g->start_s, .end_s = g->end_s, .text = r->text + g->text_off,
+        r->segs[i] = (pl_whisper_segment){ .start_s = g->start_s, .end_s = g->end_s, .seek_s = g->seek_s, .text = r->text + g->text_off,
                                            .tokens = r->stoks + g->tok_off, .n_tokens = g->n_tok,
                                            .avg_logprob = g->avg_logprob, .no_speech_prob = g->no_speech_prob,
                                            .temperature = g->temperature, .compression_ratio = g->compression_ratio };
@@ -452,12 +465,8 @@ static pl_status finish(pl_whisper_state *s, wh_res *r) {
     return PL_OK;
 }
 
-pl_status pl_whisper_full(pl_whisper_state *s, const pl_whisper_params *params, const float *pcm, size_t n,
+static pl_status full_run(pl_whisper_state *s, const pl_whisper_params *params, const float *pcm, size_t n,
                           const pl_whisper_result **out) {
-    if (!s || (!pcm && n) || !out) return PL_ERR_INVALID_ARG;
-    *out = NULL;
-    s->err[0] = '\0';
-    wh_result_free(s);
     const pl_whisper_model *m = s->m;
     const pl_whisper_params p = params ? *params : pl_whisper_default_params();
     const pl_whisper_specials *sp = &m->sp;
@@ -580,6 +589,7 @@ pl_status pl_whisper_full(pl_whisper_state *s, const pl_whisper_params *params, 
             continue;
         }
         size_t adv;
+        r->seek_s = (double)seek * 0.01;
         if (!window_segments(&w, r, (double)seek * 0.01, seg_frames, &o, temp, cr, &adv)) {
             st = PL_ERR_NOMEM;
             break;
@@ -605,4 +615,24 @@ pl_status pl_whisper_full(pl_whisper_state *s, const pl_whisper_params *params, 
     }
     *out = &r->pub;
     return PL_OK;
+}
+
+pl_status pl_whisper_full(pl_whisper_state *s, const pl_whisper_params *params, const float *pcm, size_t n,
+                          const pl_whisper_result **out) {
+    if (!s || (!pcm && n) || !out) return PL_ERR_INVALID_ARG;
+    *out = NULL;
+    s->err[0] = '\0';
+    wh_result_free(s);
+    const int actx = params ? params->audio_ctx : 0;
+    if (actx < 0 || actx > s->T_cap)
+        return wh_state_err(s, PL_ERR_RANGE, "audio_ctx %d outside 0..%d (the state's)", actx, s->T_cap);
+    /* a smaller context for this call only: the buffers are laid out by s->T, and
+     * are big enough for any T <= T_cap */
+    s->T = actx ? actx : s->T_cap;
+    pl_status st = full_run(s, params, pcm, n, out);
+    if (s->T != s->T_cap) {
+        s->T = s->T_cap;
+        s->encoded = false; /* the cross K/V were laid out for the smaller T */
+    }
+    return st;
 }

@@ -154,6 +154,7 @@ pl_status pl_whisper_state_init(const pl_whisper_model *m, int n_threads, int au
     s->m = m;
     s->ctx = ctx;
     s->T = audio_ctx ? audio_ctx : h->n_audio_ctx;
+    s->T_cap = s->T;
     pl_status st = pl_pool_init(ctx, n_threads, &s->pool);
     if (st != PL_OK) {
         pl_free(ctx, s);

@@ -90,7 +90,8 @@ struct pl_whisper_state {
     pl_ctx   *ctx;
     pl_pool  *pool;
     int       n_threads;
-    int       T;              /* audio ctx in use */
+    int       T;              /* audio ctx in use (a pl_whisper_full call may lower it) */
+    int       T_cap;          /* audio ctx the buffers are sized for */
     float    *mel;            /* [n_mels][F] of the current window */
     /* encoder */
     float    *col;            /* im2col [F][3 n_mels] or [T][3 E] */

@@ -1,7 +1,8 @@
 /*
  * test_speech.c - the speech module's unit tests: audio decoding and its
  * refusals, resampling, the WAV writer, the VAD on real speech (jfk.wav in
- * silence and in noise), word error distance and transcript rendering.
+ * silence and in noise), word error distance, transcript rendering, and a
+ * recognizer's own segments placed in a transcript (a test double).
  *
  * Independent expectations: files are written with libsndfile itself (a
  * different writer than ours) and checked with Goertzel filters and zero
@@ -781,13 +782,166 @@ static void test_transcript_render(void **state) {
     assert_string_equal(s, "{\"text\":\"and so my \\\"fellow\\\"\"}\n");
     pl_free(ctx, s);
     assert_int_equal(pl_transcript_render(&t, PL_TRANSCRIPT_FORMAT_VERBOSE_JSON, "en", &s, &len), PL_OK);
-    assert_non_null(strstr(s, "\"segments\":[{\"id\":0,\"start\":0.32,\"end\":2.1,\"text\":\"and so\"}"));
+    /* segments without the recognizer's statistics: no such fields, empty tokens */
+    assert_non_null(strstr(s, "\"segments\":[{\"id\":0,\"seek\":0,\"start\":0.32,\"end\":2.1,\"text\":\"and so\","
+                              "\"tokens\":[]}"));
     assert_non_null(strstr(s, "\"duration\":3700"));
     pl_free(ctx, s);
     pl_transcript_format f;
     assert_int_equal(pl_transcript_format_parse("verbose_json", &f), PL_OK);
     assert_int_equal(f, PL_TRANSCRIPT_FORMAT_VERBOSE_JSON);
     assert_int_equal(pl_transcript_format_parse("xml", &f), PL_ERR_INVALID_ARG);
+}
+
+/* ---- the recognizer's own segments in a transcript ---- */
+
+static void test_transcript_place(void **state) {
+    (void)state;
+    /* hand-computed: chunk [1, 3] of the recording, segments timed from its start */
+    const struct { double c0, c1, prev, a, b, want_a, want_b; } cases[] = {
+        { 1.0, 3.0, 0.0, 0.5, 1.0, 1.5, 2.0 },   /* offset */
+        { 1.0, 3.0, 2.0, 0.8, 1.2, 2.0, 2.2 },   /* starts before the previous end: moved to it */
+        { 1.0, 3.0, 2.2, 1.5, 5.0, 2.5, 3.0 },   /* ends past the chunk: clamped */
+        { 1.0, 3.0, 3.0, 2.5, 2.0, 3.0, 3.0 },   /* start past the chunk, end before start */
+        { 4.0, 6.0, 3.0, -1.0, 0.5, 4.0, 4.5 },  /* before the chunk: clamped to its start */
+        { 4.0, 6.0, 6.5, 0.1, 0.2, 6.5, 6.5 },   /* chunks overlap: order wins over the chunk */
+        { 1.0, 3.0, 0.0, NAN, NAN, 1.0, 1.0 },   /* NaN: the chunk's start */
+        { 1.0, 0.5, 0.0, 0.2, 0.3, 1.0, 1.0 },   /* an empty chunk */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        double prev = cases[i].prev, a = cases[i].a, b = cases[i].b;
+        pl_transcript_place(cases[i].c0, cases[i].c1, &prev, &a, &b);
+        if (fabs(a - cases[i].want_a) > 1e-12 || fabs(b - cases[i].want_b) > 1e-12 || prev != b)
+            fail_msg("case %zu: got [%g, %g] prev %g, want [%g, %g]", i, a, b, prev, cases[i].want_a,
+                     cases[i].want_b);
+    }
+}
+
+/* A test double that times its own segments, like Whisper: every utterance
+ * gives three segments timed from the start of the audio it was given (the
+ * second overlaps the first, the third runs past the audio), and logs where
+ * in the recording that audio started (its feed gets a pointer into it). */
+static const float *timed_base;
+static size_t timed_from[64], timed_len[64], timed_calls;
+typedef struct timed { size_t n; pl_stt_segment segs[3]; int32_t toks[3]; } timed;
+static timed timed_state;
+static pl_status timed_create(pl_ctx *c, const pl_stt_params *p, const atomic_bool *cancel, void **out) {
+    (void)c, (void)p, (void)cancel;
+    memset(&timed_state, 0, sizeof timed_state);
+    *out = &timed_state;
+    return PL_OK;
+}
+static void timed_free(void *s) { (void)s; }
+static pl_status timed_feed(void *vs, const float *pcm, size_t n) {
+    timed *t = vs;
+    if (t->n == 0 && timed_calls < 64) timed_from[timed_calls] = (size_t)(pcm - timed_base);
+    t->n += n;
+    return PL_OK;
+}
+static pl_status timed_finalize(void *vs, pl_stt_result *out) {
+    timed *t = vs;
+    if (timed_calls < 64) timed_len[timed_calls++] = t->n;
+    t->n = 0;
+    t->toks[0] = 11, t->toks[1] = 12, t->toks[2] = 13;
+    t->segs[0] = (pl_stt_segment){ .start_s = 0.10, .end_s = 0.50, .text = "one two", .tokens = t->toks,
+                                   .n_tokens = 2, .has_stats = true, .temperature = 0.25f,
+                                   .avg_logprob = -0.25f, .compression_ratio = 1.5f, .no_speech_prob = 0.125f };
+    t->segs[1] = (pl_stt_segment){ .start_s = 0.40, .end_s = 0.80, .seek_s = 0.30, .text = "three",
+                                   .tokens = t->toks + 2, .n_tokens = 1 };
+    t->segs[2] = (pl_stt_segment){ .start_s = 0.70, .end_s = 1000.0, .seek_s = 0.30, .text = "four" };
+    out->text = "one two three four";
+    out->segments = t->segs;
+    out->n_segments = 3;
+    return PL_OK;
+}
+static const pl_stt_backend timed_backend = {
+    .name = "timed", .description = "times its own segments",
+    .create = timed_create, .free = timed_free, .feed = timed_feed, .finalize = timed_finalize,
+};
+
+static int count_segments(void *ud, const pl_transcript_segment *seg) {
+    (void)seg;
+    ++*(int *)ud;
+    return 0;
+}
+
+static void test_transcript_stt_segments(void **state) {
+    (void)state;
+    pl_stt_params sp = pl_stt_default_params();
+    sp.backend_impl = &timed_backend;
+    pl_stt *stt = NULL;
+    assert_int_equal(pl_stt_init(ctx, &sp, &stt), PL_OK);
+    /* the whole recording (2 s) as one chunk: the segments' own times, clamped and ordered */
+    float *z = calloc(32000, sizeof *z);
+    timed_base = z;
+    timed_calls = 0;
+    pl_transcribe_params tp = pl_transcribe_default_params();
+    tp.use_vad = false;
+    pl_transcript *t = NULL;
+    int seen = 0;
+    assert_int_equal(pl_transcribe(stt, &tp, z, 32000, count_segments, &seen, &t), PL_OK);
+    assert_int_equal(seen, 3);
+    assert_int_equal(t->n_segments, 3);
+    const double want[3][2] = { { 0.10, 0.50 }, { 0.50, 0.80 }, { 0.80, 2.0 } };
+    for (int i = 0; i < 3; i++) {
+        assert_true(fabs(t->segments[i].start_s - want[i][0]) < 1e-9);
+        assert_true(fabs(t->segments[i].end_s - want[i][1]) < 1e-9);
+    }
+    assert_string_equal(t->segments[0].text, "one two");
+    assert_string_equal(t->segments[2].text, "four");
+    assert_string_equal(t->text, "one two three four");
+    assert_int_equal(t->segments[0].n_tokens, 2);
+    assert_int_equal(t->segments[0].tokens[1], 12);
+    assert_int_equal(t->segments[1].tokens[0], 13);
+    assert_null(t->segments[2].tokens);
+    assert_true(t->segments[0].has_stats && !t->segments[1].has_stats);
+    char *s = NULL;
+    assert_int_equal(pl_transcript_render(t, PL_TRANSCRIPT_FORMAT_SRT, NULL, &s, NULL), PL_OK);
+    assert_string_equal(s, "1\n00:00:00,100 --> 00:00:00,500\none two\n\n"
+                           "2\n00:00:00,500 --> 00:00:00,800\nthree\n\n"
+                           "3\n00:00:00,800 --> 00:00:02,000\nfour\n\n");
+    pl_free(ctx, s);
+    assert_int_equal(pl_transcript_render(t, PL_TRANSCRIPT_FORMAT_VERBOSE_JSON, "en", &s, NULL), PL_OK);
+    assert_non_null(strstr(s, "\"segments\":[{\"id\":0,\"seek\":0,\"start\":0.1,\"end\":0.5,\"text\":\"one two\","
+                              "\"tokens\":[11,12],\"temperature\":0.25,\"avg_logprob\":-0.25,"
+                              "\"compression_ratio\":1.5,\"no_speech_prob\":0.125},"
+                              "{\"id\":1,\"seek\":30,\"start\":0.5,\"end\":0.8,\"text\":\"three\",\"tokens\":[13]},"));
+    pl_free(ctx, s);
+    pl_transcript_free(t);
+
+    /* jfk cut by the VAD: each utterance's segments offset by where its audio started */
+    char buf[512];
+    const char *path = shared_audio("jfk.wav", buf, sizeof buf);
+    pl_audio *a = NULL;
+    if (path) assert_int_equal(pl_audio_load_file(ctx, path, NULL, &a), PL_OK);
+    if (a) {
+        timed_base = a->samples;
+        timed_calls = 0;
+        tp = pl_transcribe_default_params();
+        tp.max_segment_s = 0; /* every utterance alone */
+        assert_int_equal(pl_transcribe(stt, &tp, a->samples, a->n_frames, NULL, NULL, &t), PL_OK);
+        assert_true(timed_calls >= 3 && timed_calls < 64);
+        assert_int_equal(t->n_segments, 3 * timed_calls);
+        double prev = 0.0;
+        for (size_t c = 0; c < timed_calls; c++) {
+            double c0 = (double)timed_from[c] / 16000.0, c1 = (double)(timed_from[c] + timed_len[c]) / 16000.0;
+            const double rel[3][2] = { { 0.10, 0.50 }, { 0.40, 0.80 }, { 0.70, 1e9 } };
+            for (int k = 0; k < 3; k++) {
+                const pl_transcript_segment *g = &t->segments[3 * c + (size_t)k];
+                double wa = fmax(c0 + rel[k][0], prev), wb = fmax(fmin(c0 + rel[k][1], c1), wa);
+                if (fabs(g->start_s - wa) > 1e-9 || fabs(g->end_s - wb) > 1e-9)
+                    fail_msg("chunk %zu seg %d: [%.4f, %.4f], want [%.4f, %.4f]", c, k, g->start_s, g->end_s, wa, wb);
+                assert_true(fabs(g->seek_s - (c0 + (k ? 0.30 : 0.0))) < 1e-9);
+                prev = wb;
+            }
+        }
+        print_message("  jfk: %zu utterances, first at %.2f s, last ends %.2f s\n", timed_calls,
+                      t->segments[0].start_s, t->segments[t->n_segments - 1].end_s);
+        pl_transcript_free(t);
+        pl_audio_free(a);
+    }
+    free(z);
+    pl_stt_free(stt);
 }
 
 /* Every allocation of decoding, the VAD and rendering, made to fail in turn:
@@ -871,6 +1025,8 @@ int main(void) {
         cmocka_unit_test(test_alloc_failures),
         cmocka_unit_test(test_word_distance),
         cmocka_unit_test(test_transcript_render),
+        cmocka_unit_test(test_transcript_place),
+        cmocka_unit_test(test_transcript_stt_segments),
     };
     int failed = cmocka_run_group_tests_name("speech", tests, setup, teardown);
     if (failed) return 1;

@@ -613,8 +613,34 @@ static void test_encoder_q8_0(void **state) {
     pl_whisper_model_free(m);
 }
 
+/* SRT cues: numbered from 1, each start <= end, no earlier than the previous
+ * cue's end, inside [0, dur]; returns the count */
+static int check_srt(const char *out, double dur) {
+    int n = 0;
+    double prev = 0.0;
+    const char *p = out;
+    while (*p) {
+        int id, h0, m0, s0, ms0, h1, m1, s1, ms1, used = 0;
+        if (sscanf(p, "%d\n%d:%d:%d,%d --> %d:%d:%d,%d\n%n", &id, &h0, &m0, &s0, &ms0, &h1, &m1, &s1, &ms1, &used) != 9 ||
+            used == 0)
+            fail_msg("not an SRT cue at: %.60s", p);
+        assert_int_equal(id, ++n);
+        double a = h0 * 3600 + m0 * 60 + s0 + ms0 / 1000.0, b = h1 * 3600 + m1 * 60 + s1 + ms1 / 1000.0;
+        if (!(a <= b && a >= prev - 1e-9 && b <= dur + 1e-9))
+            fail_msg("cue %d: %.3f --> %.3f (previous end %.3f, audio %.3f s)", id, a, b, prev, dur);
+        prev = b;
+        p += used;
+        const char *end = strstr(p, "\n\n");
+        assert_non_null(end);
+        assert_true(end > p); /* text */
+        p = end + 2;
+    }
+    return n;
+}
+
 /* `parley transcribe --stt whisper` on 1.5 s of headerless audio in every segment format
- * (random weights: the text is noise, the shapes of the outputs are checked) */
+ * (random weights: the text is noise, the shapes of the outputs are checked); SRT
+ * with Whisper's own segments (two windows of 1.28 s), whole and cut by the VAD */
 static void test_cli_transcribe(void **state) {
     (void)state;
     const char *bin = getenv("PL_BIN"), *dir = getenv("PL_FIXTURE_DIR");
@@ -629,12 +655,15 @@ static void test_cli_transcribe(void **state) {
     }
     fclose(f);
     free(pcm);
-    const struct { const char *fmt, *want; } cases[] = {
-        { "verbose_json", "\"segments\":[{" }, { "srt", " --> " }, { "vtt", "WEBVTT" }, { "json", "{\"text\":" },
+    const struct { const char *fmt, *want, *opt; } cases[] = {
+        { "verbose_json", "\"segments\":[{\"id\":0,\"seek\":0,", "--no-vad" },
+        { "verbose_json", "\"avg_logprob\":", "--no-vad" },
+        { "srt", " --> ", "--no-vad" }, { "srt", " --> ", "" },
+        { "vtt", "WEBVTT", "--no-vad" }, { "json", "{\"text\":", "--no-vad" },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         snprintf(cmd, sizeof cmd, "%s transcribe --stt whisper --stt-model %s/whisper-tiny-en-q8_0-small.bin "
-                 "--threads 2 --no-vad --raw 16000 --format %s %s", bin, dir, cases[i].fmt, raw);
+                 "--threads 2 %s --raw 16000 --format %s %s", bin, dir, cases[i].opt, cases[i].fmt, raw);
         FILE *p = popen(cmd, "r");
         assert_non_null(p);
         size_t n = fread(out, 1, sizeof out - 1, p);
@@ -642,6 +671,11 @@ static void test_cli_transcribe(void **state) {
         assert_int_equal(pclose(p), 0);
         if (!strstr(out, cases[i].want)) fprintf(stderr, "%s: %s\n", cases[i].fmt, out);
         assert_non_null(strstr(out, cases[i].want));
+        if (strcmp(cases[i].fmt, "srt") == 0) {
+            int cues = check_srt(out, 1.5);
+            print_message("  srt %s: %d cue(s)\n", cases[i].opt[0] ? cases[i].opt : "(vad)", cues);
+            assert_true(cues >= 1);
+        }
     }
     /* a model that is neither a file nor in the store is refused with a message */
     snprintf(cmd, sizeof cmd, "PARLEY_HOME=%s %s transcribe --stt whisper --stt-model whisper-nosuch --raw 16000 %s 2>&1",
@@ -681,6 +715,214 @@ static void test_stt_backend(void **state) {
     unsetenv("PARLEY_WHISPER_THREADS");
 }
 
+/* ---- partial transcripts through the STT front ---- */
+
+/* single spaces (newlines, tabs too), trimmed */
+static void squeeze(char *s) {
+    size_t o = 0;
+    for (size_t i = 0; s[i]; i++) {
+        char c = s[i] == '\n' || s[i] == '\t' ? ' ' : s[i];
+        if (c == ' ' && (o == 0 || s[o - 1] == ' ')) continue;
+        s[o++] = c;
+    }
+    while (o && s[o - 1] == ' ') o--;
+    s[o] = '\0';
+}
+
+/* What a partial over pcm[0, n) must say, from the naive model: the direct
+ * mel, encoder context ceil(n / 320), prompt <|startoftranscript|>
+ * <|notimestamps|>, greedy with Whisper's rules for that prompt (specials and
+ * timestamps suppressed; eot and " " not first), at most 8 + 6 tokens per
+ * whole second. */
+static void ref_partial(const ref_model *rm, const pl_whisper_model *m, const float *pcm, size_t n, char *text,
+                        size_t cap) {
+    const pl_whisper_specials *sp = pl_whisper_model_specials(m);
+    const int NM = pl_whisper_model_hparams(m)->n_mels, E = pl_whisper_model_hparams(m)->n_audio_state;
+    const int V = pl_whisper_model_hparams(m)->n_vocab, T = (int)((n + 319) / 320);
+    float *mel = malloc((size_t)NM * 2 * T * sizeof(float)), *enc = malloc((size_t)T * E * sizeof(float));
+    float *logits = malloc((size_t)V * sizeof(float));
+    ref_mel(m->filters, NM, pcm, n, 480000, 2 * (size_t)T, mel);
+    ref_encode(rm, mel, T, enc);
+    int32_t space[4];
+    size_t ns = 0;
+    assert_int_equal(pl_whisper_tokenize(m, " ", space, 4, &ns), PL_OK);
+    assert_int_equal(ns, 1);
+    /* the no-speech probability (after <|startoftranscript|>) is far below Whisper's
+     * 0.6 on random weights, so its skip rule does not apply */
+    int32_t seq[64] = { sp->sot, sp->not_ts };
+    ref_decode(rm, enc, T, seq, 1, logits);
+    double mx = logits[0], sum = 0;
+    for (int v = 1; v < V; v++) mx = fmax(mx, logits[v]);
+    for (int v = 0; v < V; v++) sum += exp(logits[v] - mx);
+    assert_true(exp(logits[sp->nosp] - mx) / sum < 0.6);
+    const int n_ctx = pl_whisper_model_hparams(m)->n_text_ctx;
+    int n_seq = 2, max_tok = 8 + 6 * (int)(n / 16000);
+    if (max_tok > n_ctx - 2) max_tok = n_ctx - 2; /* the decoder context holds the prompt too */
+    text[0] = '\0';
+    size_t len = 0;
+    for (int i = 0; i < max_tok; i++) {
+        ref_decode(rm, enc, T, seq, n_seq, logits);
+        int32_t best = -1;
+        for (int32_t v = 0; v <= sp->eot; v++) {
+            if (i == 0 && (v == sp->eot || v == space[0])) continue;
+            if (best < 0 || logits[v] > logits[best]) best = v;
+        }
+        if (best == sp->eot) break;
+        seq[n_seq++] = best;
+        size_t k;
+        const char *t = pl_whisper_token_text(m, best, &k);
+        assert_true(len + k < cap);
+        memcpy(text + len, t, k);
+        len += k;
+        text[len] = '\0';
+    }
+    squeeze(text);
+    free(mel);
+    free(enc);
+    free(logits);
+}
+
+/* Partials on the tiny fixture (3 s audio ctx, 24-token text ctx): recomputed
+ * only once 500 ms of new audio came in, over the whole audio so far (the
+ * naive model's greedy text of exactly that prefix: checked at 0.5 s and 1 s,
+ * the token caps 8 and 14; the naive decoder is slow); finalize unaffected by
+ * them; cancel and reset. */
+static void test_stt_partials(void **state) {
+    (void)state;
+    setenv("PARLEY_WHISPER_THREADS", "2", 1);
+    char path[1100];
+    snprintf(path, sizeof path, "%s/whisper-tiny-en-f16-short.bin", getenv("PL_FIXTURE_DIR"));
+    size_t size;
+    uint8_t *bytes = read_all(path, &size);
+    assert_non_null(bytes);
+    pl_stt_params p = pl_stt_default_params();
+    p.backend = "whisper";
+    p.model = path;
+    p.partial_interval_ms = 500;
+    pl_stt *stt = NULL, *plain = NULL;
+    assert_int_equal(pl_stt_init(ctx, &p, &stt), PL_OK);
+    assert_true(pl_stt_backend_of(stt)->has_partials);
+    pl_whisper_model *m;
+    assert_int_equal(pl_whisper_model_load_mem(ctx, bytes, size, &m), PL_OK);
+    assert_int_equal(pl_whisper_model_hparams(m)->n_audio_ctx, 150);
+    ref_file f;
+    assert_int_equal(ref_file_walk(bytes, size, &f), 0);
+    ref_model *rm = ref_model_load(&f);
+    const size_t n = 24000, step = 1600; /* 1.5 s in 100 ms pieces */
+    float *pcm = test_audio(n);
+    pl_stt_partial_result pr;
+    assert_int_equal(pl_stt_partial_get(stt, &pr), PL_OK); /* nothing fed */
+    assert_string_equal(pr.text, "");
+    assert_false(pr.updated);
+    size_t last = 0;
+    uint32_t updates = 0;
+    char prev[4096] = "", want[4096], first[4096] = "";
+    for (size_t fed = step; fed <= n; fed += step) {
+        assert_int_equal(pl_stt_feed(stt, pcm + fed - step, step), PL_OK);
+        assert_int_equal(pl_stt_partial_get(stt, &pr), PL_OK);
+        bool due = fed - last >= 8000;
+        assert_int_equal(pr.updated, due);
+        if (due) {
+            last = fed;
+            updates++;
+            print_message("  partial at %.1f s (%.1f ms): \"%s\"\n", (double)fed / 16000, pr.ms, pr.text);
+            if (fed <= 16000) {
+                ref_partial(rm, m, pcm, fed, want, sizeof want);
+                assert_string_equal(pr.text, want);
+            }
+            if (updates == 1) snprintf(first, sizeof first, "%s", pr.text);
+            snprintf(prev, sizeof prev, "%s", pr.text);
+        } else {
+            assert_string_equal(pr.text, prev); /* the last one again */
+        }
+        assert_true(fabs(pr.audio_s - (double)last / 16000) < 1e-9); /* grows with the audio, by the interval */
+        assert_int_equal(pr.n_updates, updates);
+    }
+    assert_int_equal(updates, 3);
+    /* the finalize after partials is the one without them */
+    pl_stt_result r;
+    assert_int_equal(pl_stt_finalize(stt, &r), PL_OK);
+    assert_true(r.partial_ms > 0.0);
+    char *final_text = strdup(r.text);
+    size_t final_segs = r.n_segments;
+    assert_int_equal(pl_stt_init(ctx, &p, &plain), PL_OK);
+    assert_int_equal(pl_stt_transcribe(plain, pcm, n, &r), PL_OK);
+    assert_string_equal(r.text, final_text);
+    assert_int_equal(r.n_segments, final_segs);
+    assert_true(r.partial_ms == 0.0);
+    for (size_t i = 0; i < r.n_segments; i++) { /* Whisper's segments: ordered, inside the audio */
+        assert_true(r.segments[i].start_s <= r.segments[i].end_s);
+        assert_true(r.segments[i].end_s <= 1.5 + 1e-9);
+        assert_true(i == 0 || r.segments[i].start_s >= r.segments[i - 1].end_s);
+        assert_true(r.segments[i].has_stats && r.segments[i].n_tokens > 0);
+    }
+    /* a new utterance starts over; a cancel stops a due partial and the finalize */
+    assert_int_equal(pl_stt_partial_get(stt, &pr), PL_OK);
+    assert_true(!pr.updated && pr.n_updates == 0 && !pr.text[0]);
+    assert_int_equal(pl_stt_feed(stt, pcm, 9000), PL_OK);
+    pl_stt_cancel(stt); /* before the partial: it stops at its first token */
+    assert_int_equal(pl_stt_partial_get(stt, &pr), PL_ERR_CANCELED);
+    assert_int_equal(pl_stt_finalize(stt, &r), PL_ERR_CANCELED);
+    /* after it, the first 0.5 s give the first partial again; reset drops it with the audio */
+    assert_int_equal(pl_stt_feed(stt, pcm, 8000), PL_OK);
+    assert_int_equal(pl_stt_partial_get(stt, &pr), PL_OK);
+    assert_true(pr.updated && pr.n_updates == 1);
+    assert_string_equal(pr.text, first);
+    pl_stt_reset(stt);
+    assert_int_equal(pl_stt_feed(stt, pcm, 4000), PL_OK);
+    assert_int_equal(pl_stt_partial_get(stt, &pr), PL_OK);
+    assert_true(!pr.updated && !pr.text[0] && pr.audio_s == 0.0);
+    free(final_text);
+    free(pcm);
+    ref_model_free(rm);
+    ref_file_free(&f);
+    pl_whisper_model_free(m);
+    pl_stt_free(plain);
+    pl_stt_free(stt);
+    free(bytes);
+    unsetenv("PARLEY_WHISPER_THREADS");
+}
+
+/* pl_whisper_full's audio_ctx: a smaller context for one call, then the state's again */
+static void test_call_audio_ctx(void **state) {
+    (void)state;
+    pl_whisper_model *m;
+    assert_int_equal(pl_whisper_model_load_mem(ctx, en_bytes, en_size, &m), PL_OK);
+    pl_whisper_state *s;
+    assert_int_equal(pl_whisper_state_init(m, 2, 2 * TEST_T, &s), PL_OK);
+    float *pcm = test_audio(16000);
+    pl_whisper_params p = pl_whisper_default_params();
+    p.greedy_raw = true;
+    p.timestamps = false;
+    p.max_tokens = 4;
+    p.audio_ctx = 2 * TEST_T + 1;
+    const pl_whisper_result *r;
+    assert_int_equal(pl_whisper_full(s, &p, pcm, 16000, &r), PL_ERR_RANGE);
+    /* at TEST_T the greedy tokens are those of a state made at TEST_T */
+    p.audio_ctx = TEST_T;
+    assert_int_equal(pl_whisper_full(s, &p, pcm, 16000, &r), PL_OK);
+    int32_t got[8];
+    size_t n_got = r->n_tokens;
+    assert_true(n_got > 0 && n_got <= 8);
+    memcpy(got, r->tokens, n_got * sizeof *got);
+    pl_whisper_state *s2;
+    assert_int_equal(pl_whisper_state_init(m, 2, TEST_T, &s2), PL_OK);
+    p.audio_ctx = 0;
+    assert_int_equal(pl_whisper_full(s2, &p, pcm, 16000, &r), PL_OK);
+    assert_int_equal(r->n_tokens, n_got);
+    assert_memory_equal(r->tokens, got, n_got * sizeof *got);
+    /* and the first state is back at its own context */
+    assert_int_equal(pl_whisper_set_audio(s, pcm, 16000), PL_OK);
+    assert_int_equal(pl_whisper_encode(s), PL_OK);
+    int T = 0;
+    assert_non_null(pl_whisper_encoder_output(s, &T));
+    assert_int_equal(T, 2 * TEST_T);
+    free(pcm);
+    pl_whisper_state_free(s2);
+    pl_whisper_state_free(s);
+    pl_whisper_model_free(m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fft_vs_dft),
@@ -693,6 +935,8 @@ int main(void) {
         cmocka_unit_test(test_language_vs_ref),
         cmocka_unit_test(test_timestamp_rules),
         cmocka_unit_test(test_stt_backend),
+        cmocka_unit_test(test_call_audio_ctx),
+        cmocka_unit_test(test_stt_partials),
         cmocka_unit_test(test_encoder_q8_0),
         cmocka_unit_test(test_cli_transcribe),
     };
