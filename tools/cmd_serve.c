@@ -109,15 +109,17 @@ static bool default_web_dir(char *out, size_t cap) {
 
 /* glibc's malloc, tuned for a process that runs for weeks (measured in
  * docs/robustness.md, "Load and soak"). By default glibc raises its mmap
- * threshold to the size of every mmap'd block freed (up to 32 MiB), so after
- * the first request a request's sampler arrays (n_vocab x 20 bytes: 2.9 MiB at a
- * 152k vocabulary) and the speech buffers come from the malloc heaps instead;
- * freed there they stay resident, and each of the arenas (8 per core, shared by
- * 64 HTTP threads) grows to its own worst case: +12.6% RSS in a 10-minute soak.
- * A fixed threshold keeps such blocks mmap'd and returns them on free (cost:
- * one page fault per 4 KiB touched, well under a millisecond per request);
- * two arenas bound the fragmentation of the small allocations (the HTTP
- * threads mostly wait on sockets; the scheduler allocates nothing per token). */
+ * threshold to the size of every mmap'd block freed (up to 32 MiB): after the
+ * first large block is freed, later ones (request bodies up to --max-body,
+ * decoded uploads, speech buffers; per-request samplers did this before they
+ * became per slot) come from the malloc heaps, where, freed between smaller
+ * long-lived blocks, they stay resident, and each arena (8 per core by
+ * default, shared by 64 HTTP threads) grows to its own worst case: +12.6% RSS
+ * in a 10-minute soak. A fixed 256 KiB threshold keeps such blocks mmap'd and
+ * returns them on free (cost: a page fault per 4 KiB touched, paid by large
+ * requests only); two arenas bound the fragmentation of the small ones (the
+ * HTTP threads mostly wait on sockets; the scheduler allocates nothing per
+ * token). */
 static void tune_malloc(void) {
 #if defined(__GLIBC__)
     mallopt(M_MMAP_THRESHOLD, 256 << 10);

@@ -19,10 +19,13 @@
  * unmasked and the frame's first byte (FIN, RSV, opcode). It closes the
  * connection itself, with no close frame, on a 64-bit length over 0x7FFF0000
  * and on a read error (a client that claims more bytes than it sends and
- * hangs up); it does NOT refuse a client frame without the mask bit, and the
- * mask bit is not passed on, so that RFC 6455 rule (5.1: close with 1002)
- * cannot be enforced here (docs/robustness.md row 28). rt_data closes with
- * 1002 on RSV bits, reserved opcodes and bad control frames, and answers pings.
+ * hangs up; one that stays silent is waited for with no time limit); it
+ * allocates the claimed length before reading the payload, so RT_MAX_FRAME
+ * is checked only afterwards; it does NOT refuse a client frame without the
+ * mask bit, and the bit is not passed on, so that RFC 6455 rule (5.1: close
+ * with 1002) cannot be enforced here (docs/robustness.md rows 28, 34-36).
+ * rt_data closes with 1002 on RSV bits, reserved opcodes and bad control
+ * frames, and answers pings.
  *
  * Limits: a frame over RT_MAX_FRAME closes the connection with 1009 (civetweb
  * has already read it into memory by then; it bounds frames itself only by

@@ -874,7 +874,7 @@ static void assert_health(int port) {
  * 64-bit length past its 0x7FFF0000 limit and on a frame cut short by the
  * client's hang-up; realtime.c sends 1002 for RSV bits, reserved opcodes and
  * bad control frames; an unmasked client frame is accepted by civetweb 1.15
- * and not visible to realtime.c (documented in docs/robustness.md row 28). */
+ * and not visible to realtime.c (docs/robustness.md row 35). */
 static void test_realtime_bad_frames(void **state) {
     (void)state;
     pl_server *s = start(0, 0);
@@ -919,7 +919,7 @@ static void test_realtime_bad_frames(void **state) {
     /* an unmasked client frame: RFC 6455 5.1 says close with 1002, but
      * civetweb 1.15 unmasks nothing and reads it as a text frame (the mask bit
      * never reaches rt_data): the payload is answered as an event. The day
-     * civetweb enforces the rule this turns into a 1002 and row 28 changes. */
+     * civetweb enforces the rule this turns into a 1002 and row 35 changes. */
     int fd = ws_open(port, resp, sizeof resp);
     char *p = NULL;
     size_t len = 0;
