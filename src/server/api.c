@@ -2,8 +2,9 @@
  * api.c - POST /v1/chat/completions and /v1/completions on an HTTP worker
  * thread: parse and validate, render the chat template and tokenize (a
  * render-only pl_session: the engine's trimming to the history budget),
- * build the request's sampler and text stages, queue it for the scheduler,
- * then either stream its text as OpenAI SSE chunks or wait and answer once.
+ * check its sampling params (the slot's sampler takes them) and build its
+ * text stages, queue it for the scheduler, then either stream its text as
+ * OpenAI SSE chunks or wait and answer once.
  *
  * Stream shape (chat.completion.chunk, as OpenAI sends it):
  *   {"choices":[{"index":0,"delta":{"role":"assistant","content":""},...}]}
