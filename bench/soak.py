@@ -15,7 +15,10 @@ Every 10 s it samples the server's RSS and open file descriptors from /proc.
 At the end it prints requests by kind and status, TTFT p50/p99, RSS and fd
 at warm-up end and at the end, and PASS/FAIL against the reliability bar:
 zero 5xx for valid requests, the server still alive, RSS growth under 1%
-after warm-up, no fd growth beyond the clients' open connections.
+after warm-up (the median RSS of the last minute against that of the first
+minute after warm-up, so that the buffers of the requests in flight at one
+sample are not taken for growth), no fd growth beyond the clients' open
+connections.
 
   bench/soak.py --bin build/parley -m qwen2.5-0.5b-q4_0.gguf -c 8 -t 10
   bench/soak.py --url http://127.0.0.1:8080 --pid 1234 -c 8 -t 10
@@ -30,6 +33,7 @@ import os
 import random
 import signal
 import socket
+import statistics
 import struct
 import subprocess
 import sys
@@ -57,6 +61,40 @@ def proc_sample(pid):
         fds = len(os.listdir(f"/proc/{pid}/fd"))
         return rss, fds
     except (OSError, StopIteration):
+        return None
+
+
+def smaps_breakdown(pid):
+    """RSS of pid by kind of mapping, in KiB, from /proc/PID/smaps: file
+    (the model's mapping, libraries), heap (the main malloc arena), arenas
+    (glibc's per-thread arenas: anonymous heaps that start on a 64 MiB
+    boundary), stacks (thread stacks: 8 MiB anonymous mappings), anon (other anonymous memory:
+    large allocations such as the KV cache and scratch). None when gone."""
+    out = {"file": 0, "heap": 0, "arenas": 0, "stacks": 0, "anon": 0}
+    try:
+        with open(f"/proc/{pid}/smaps") as f:
+            kind = None
+            for line in f:
+                if line[0] in "0123456789abcdef" and "-" in line.split(" ", 1)[0]:
+                    fields = line.split()
+                    lo, hi = (int(x, 16) for x in fields[0].split("-"))
+                    path = fields[5] if len(fields) > 5 else ""
+                    if path == "[heap]":
+                        kind = "heap"
+                    elif path.startswith("["):
+                        kind = "stacks" if path == "[stack]" else "file"
+                    elif path:
+                        kind = "file"
+                    elif lo % (64 << 20) == 0 and hi - lo <= (64 << 20):
+                        kind = "arenas"
+                    elif (8 << 20) - (64 << 10) <= hi - lo <= 8 << 20:
+                        kind = "stacks"  # pthread's default 8 MiB, less its guard page
+                    else:
+                        kind = "anon"
+                elif line.startswith("Rss:") and kind:
+                    out[kind] += int(line.split()[1])
+        return out
+    except OSError:
         return None
 
 
@@ -89,9 +127,9 @@ class Stats:
 
 
 class Client(threading.Thread):
-    def __init__(self, idx, args, stats, stop, has_audio):
+    def __init__(self, idx, args, stats, stop, has_audio, mix):
         super().__init__(daemon=True)
-        self.idx, self.args, self.stats, self.stop, self.has_audio = idx, args, stats, stop, has_audio
+        self.idx, self.args, self.stats, self.stop, self.has_audio, self.mix = idx, args, stats, stop, has_audio, mix
         self.rng = random.Random(1000 + idx)
         u = urllib.parse.urlparse(args.url)
         self.host, self.port = u.hostname, u.port or 80
@@ -111,7 +149,7 @@ class Client(threading.Thread):
                 **({"stream_options": {"include_usage": True}} if stream else {})}
 
     def run(self):
-        kinds = [k for k, w in MIX for _ in range(w) if k != "audio" or self.has_audio]
+        kinds = [k for k, w in self.mix for _ in range(w) if k != "audio" or self.has_audio]
         while not self.stop.is_set():
             kind = self.rng.choice(kinds)
             try:
@@ -230,11 +268,30 @@ def main():
     ap.add_argument("-c", "--clients", type=int, default=8)
     ap.add_argument("-t", "--minutes", type=float, default=10.0)
     ap.add_argument("--warmup", type=float, default=60.0, help="seconds before the RSS/fd baseline")
+    ap.add_argument("--window", type=float, default=60.0,
+                    help="seconds of samples whose median is the RSS at the start (after warm-up) and at the end")
     ap.add_argument("--max-tokens", type=int, default=32)
     ap.add_argument("--request-timeout", type=float, default=120.0)
     ap.add_argument("--slots", type=int, default=4)
+    ap.add_argument("--threads", type=int, default=0, help="the started server's -t (0: its default)")
+    ap.add_argument("--mix", default=None,
+                    help="traffic weights, e.g. valid=60,audio=0 (default: " +
+                    ",".join(f"{k}={w}" for k, w in MIX) + "; kinds not named keep theirs)")
+    ap.add_argument("--server-log", default=None, help="the started server's stderr to this file")
+    ap.add_argument("--smaps", action="store_true",
+                    help="also print each sample's RSS by kind of mapping (file, heap, arenas, stacks, anon)")
     ap.add_argument("--json", action="store_true", help="print the summary as JSON")
     a = ap.parse_args()
+
+    mix = dict(MIX)
+    for item in (a.mix.split(",") if a.mix else []):
+        k, _, w = item.partition("=")
+        if k not in mix or not w.isdigit():
+            ap.error(f"bad --mix item '{item}' (kinds: {', '.join(mix)})")
+        mix[k] = int(w)
+    mix = [(k, w) for k, w in mix.items() if w > 0]
+    if not mix:
+        ap.error("--mix leaves no traffic")
 
     server = None
     if a.url is None:
@@ -242,8 +299,10 @@ def main():
             ap.error("give --bin and -m to start a server, or --url")
         port = free_port()
         a.url = f"http://127.0.0.1:{port}"
+        log = open(a.server_log, "wb") if a.server_log else subprocess.PIPE
         server = subprocess.Popen([a.bin, "serve", "-m", a.model, "--port", str(port), "-np", str(a.slots),
-                                   "--max-queue", "64"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                   "--max-queue", "64", *(["-t", str(a.threads)] if a.threads else [])],
+                                  stdout=subprocess.DEVNULL, stderr=log)
         a.pid = server.pid
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -255,7 +314,8 @@ def main():
             except OSError:
                 pass
             if server.poll() is not None:
-                print("soak: the server exited at start-up:", server.stderr.read().decode()[-2000:], file=sys.stderr)
+                err = server.stderr.read().decode()[-2000:] if server.stderr else f"(see {a.server_log})"
+                print("soak: the server exited at start-up:", err, file=sys.stderr)
                 return 2
             time.sleep(0.2)
         else:
@@ -270,7 +330,7 @@ def main():
     c.close()
 
     stats, stop = Stats(), threading.Event()
-    clients = [Client(i, a, stats, stop, has_audio) for i in range(a.clients)]
+    clients = [Client(i, a, stats, stop, has_audio, mix) for i in range(a.clients)]
     t0 = time.monotonic()
     for cl in clients:
         cl.start()
@@ -287,6 +347,10 @@ def main():
             samples.append((time.monotonic() - t0, *s))
             print(f"soak: t={samples[-1][0]:5.0f}s rss={s[0] / 1024:.1f} MiB fds={s[1]} "
                   f"requests={sum(stats.by.values())}", file=sys.stderr, flush=True)
+            b = smaps_breakdown(a.pid) if a.smaps else None
+            if b:
+                print("soak:   " + " ".join(f"{k}={v / 1024:.1f}" for k, v in b.items()) + " MiB",
+                      file=sys.stderr, flush=True)
     stop.set()
     for cl in clients:
         cl.join(timeout=a.request_timeout)
@@ -300,7 +364,15 @@ def main():
                     if k in ("malformed", "oversize") and not (isinstance(st, int) and 400 <= st < 500)
                     and st != "reset")
     transport = sum(n for (k, st), n in stats.by.items() if st in ("exception", "truncated", "badshape"))
-    rss_growth = (last[1] - base[1]) / base[1] * 100 if base and last else float("nan")
+    # RSS at the start and at the end: the median of the samples in the first and
+    # the last --window seconds after warm-up. One sample holds whatever the
+    # requests in flight at that instant had allocated (a sampler alone is
+    # n_vocab x 20 bytes: 2.9 MiB per request at a 152k vocabulary, up to one
+    # per client), which is not growth; the same statistic at both ends is.
+    after = [s for s in samples if base and s[0] >= base[0]]
+    rss_start = statistics.median(s[1] for s in after if s[0] <= after[0][0] + a.window) if after else None
+    rss_end = statistics.median(s[1] for s in after if s[0] >= after[-1][0] - a.window) if after else None
+    rss_growth = (rss_end - rss_start) / rss_start * 100 if after else float("nan")
     fd_growth = last[2] - base[2] if base and last else 0
     if server:
         server.send_signal(signal.SIGTERM)
@@ -320,7 +392,8 @@ def main():
         "clients": a.clients, "minutes": a.minutes,
         "requests": {f"{k} {st}": n for (k, st), n in sorted(stats.by.items(), key=str)},
         "ttft_p50_ms": pct(stats.ttft, 50) * 1000, "ttft_p99_ms": pct(stats.ttft, 99) * 1000,
-        "rss_warm_mib": base[1] / 1024 if base else None, "rss_end_mib": last[1] / 1024 if last else None,
+        "rss_warm_mib": rss_start / 1024 if after else None, "rss_end_mib": rss_end / 1024 if after else None,
+        "rss_samples_mib": [round(s[1] / 1024, 1) for s in samples], "window_s": a.window,
         "rss_growth_pct": rss_growth, "fds_warm": base[2] if base else None, "fds_end": last[2] if last else None,
         "valid_5xx": valid_5xx, "bad_input_not_4xx": wrong_4xx, "transport_errors": transport, "server_alive": alive,
         "sigterm_exit": rc, "errors": stats.errors[:5], "pass": ok,
@@ -335,7 +408,9 @@ def main():
         print(f"TTFT p50 {summary['ttft_p50_ms']:.0f} ms, p99 {summary['ttft_p99_ms']:.0f} ms")
         if base:
             print(f"RSS {summary['rss_warm_mib']:.1f} MiB after warm-up -> {summary['rss_end_mib']:.1f} MiB "
-                  f"({rss_growth:+.2f}%), fds {base[2]} -> {last[2]}")
+                  f"({rss_growth:+.2f}%; medians of the first and last {a.window:g} s after {a.warmup:g} s; "
+                  f"single samples {base[1] / 1024:.1f} -> {last[1] / 1024:.1f} MiB, "
+                  f"max {max(s[1] for s in after) / 1024:.1f}), fds {base[2]} -> {last[2]}")
         print(f"valid 5xx: {valid_5xx}, bad input not 4xx: {wrong_4xx}, transport errors: {transport}, server alive: {alive}, "
               f"SIGTERM exit: {rc}")
         for e in stats.errors[:5]:

@@ -41,10 +41,12 @@
  * is integer-only and portable).
  *
  * Ownership: the sampler is owned by the caller (pl_sampler_free). Params are
- * copied at init (logit_bias included), so the caller's arrays may go away.
- * Thread-safety: a sampler is single-thread state (one per session); distinct
- * samplers may run in parallel. pl_sampler_*_params() and pl_rng_* on
- * distinct states are thread-safe.
+ * copied at init and by pl_sampler_set_params (logit_bias included), so the
+ * caller's arrays may go away.
+ * Thread-safety: a sampler is single-thread state (one per session);
+ * distinct samplers may run in parallel. pl_sampler_default_params,
+ * pl_sampler_speed_params, pl_sampler_params_check (on distinct ctxs) and
+ * pl_rng_* on distinct states are thread-safe.
  */
 #ifndef PARLEY_SAMPLE_H
 #define PARLEY_SAMPLE_H
@@ -129,6 +131,21 @@ typedef struct pl_sampler pl_sampler;
 pl_status pl_sampler_init(pl_ctx *ctx, const pl_sampler_params *params, int32_t n_vocab,
                           pl_sampler **out);
 void pl_sampler_free(pl_sampler *s);
+
+/* The checks pl_sampler_init makes on params for n_vocab tokens, without
+ * making a sampler (a server validates a request's params on its own thread,
+ * then hands them to a sampler kept for the slot). Reason in
+ * pl_ctx_last_error(ctx). */
+pl_status pl_sampler_params_check(pl_ctx *ctx, const pl_sampler_params *params, int32_t n_vocab);
+
+/* Give s new params and reset it, as pl_sampler_free + pl_sampler_init on
+ * the same ctx and n_vocab would (the same tokens from the same logits), but
+ * keeping its n_vocab-sized arrays: n_vocab x 20 bytes (2.9 MiB at a 152k
+ * vocabulary) made once per sampler instead of once per request. Allocates
+ * only when the penalty window or the bias list is longer than any before.
+ * Errors as pl_sampler_init's, reason in the sampler's ctx; on error s is
+ * unchanged. Same thread rules as pl_sampler_sample. */
+pl_status pl_sampler_set_params(pl_sampler *s, const pl_sampler_params *params);
 
 /* Sample one token from logits[n_vocab] (read only; NaN counts as -inf).
  * Returns the token id (>= 0), or a negative pl_status: PL_ERR_INVALID_ARG

@@ -66,6 +66,7 @@ struct pl_sampler {
     int32_t *ring; /* penalty history, ring_cap = penalty_last_n */
     int32_t *scratch; /* ring_cap: sorted copy of the window */
     int32_t ring_cap, ring_len, ring_head;
+    size_t ring_alloc, bias_alloc; /* entries allocated (pl_sampler_set_params reuses them) */
     float *work; /* [n_vocab] */
     cand *c;     /* [n_vocab] */
     size_t n; /* candidates in c[0 .. n), unordered */
@@ -432,6 +433,71 @@ static pl_status check_params(pl_ctx *ctx, const pl_sampler_params *p, int32_t n
 
 /* ---- lifecycle ---- */
 
+pl_status pl_sampler_params_check(pl_ctx *ctx, const pl_sampler_params *params, int32_t n_vocab) {
+    if (!ctx) return PL_ERR_INVALID_ARG;
+    pl_sampler_params p = params ? *params : pl_sampler_default_params();
+    return check_params(ctx, &p, n_vocab);
+}
+
+/* Validate params and make them the sampler's (bias merged into s->bias,
+ * seed resolved), then reset. Arrays are replaced only when they must grow,
+ * after every allocation has succeeded: on error s is unchanged. */
+static pl_status configure(pl_sampler *s, const pl_sampler_params *params) {
+    pl_sampler_params p = params ? *params : pl_sampler_default_params();
+    pl_status st = check_params(s->ctx, &p, s->n_vocab);
+    if (st != PL_OK) return st;
+    size_t ring = p.penalty_last_n > 0 ? (size_t)p.penalty_last_n : 1, nb_cap = p.n_logit_bias ? p.n_logit_bias : 1;
+    int32_t *ring_new = NULL, *scratch_new = NULL;
+    pl_logit_bias *bias_new = NULL;
+    if (ring > s->ring_alloc && (!(ring_new = pl_calloc(s->ctx, ring, sizeof *ring_new)) ||
+                                 !(scratch_new = pl_calloc(s->ctx, ring, sizeof *scratch_new))))
+        goto oom;
+    if (nb_cap > s->bias_alloc && !(bias_new = pl_calloc(s->ctx, nb_cap, sizeof *bias_new))) goto oom;
+    if (ring_new) {
+        pl_free(s->ctx, s->ring);
+        pl_free(s->ctx, s->scratch);
+        s->ring = ring_new;
+        s->scratch = scratch_new;
+        s->ring_alloc = ring;
+    }
+    /* Merge duplicate bias entries (sum; -inf wins) so the per-token patch is
+     * one write per token. O(b^2) once per configuration; b is small (OpenAI
+     * caps 300). p.logit_bias may be s->bias itself (pl_sampler_params_get):
+     * merging in place is safe since entry k is written only after entries
+     * 0..k were read, and a new array frees the old one only afterwards. */
+    pl_logit_bias *bias = bias_new ? bias_new : s->bias;
+    size_t nb = 0;
+    for (size_t i = 0; i < p.n_logit_bias; i++) {
+        pl_logit_bias b = p.logit_bias[i];
+        size_t j = 0;
+        while (j < nb && bias[j].token != b.token) j++;
+        if (j == nb) bias[nb++] = b;
+        else bias[j].bias += b.bias;
+    }
+    if (bias_new) {
+        pl_free(s->ctx, s->bias);
+        s->bias = bias_new;
+        s->bias_alloc = nb_cap;
+    }
+    s->n_bias = nb;
+    p.logit_bias = bias;
+    p.n_logit_bias = nb;
+    s->ring_cap = p.penalty_last_n;
+    if (p.seed == PL_SAMPLER_SEED_RANDOM) {
+        uint64_t x = pl_time_ns() ^ (uint64_t)(uintptr_t)s;
+        p.seed = splitmix64(&x);
+        if (p.seed == PL_SAMPLER_SEED_RANDOM) p.seed = 0;
+    }
+    s->p = p;
+    pl_sampler_reset(s);
+    return PL_OK;
+oom:
+    pl_free(s->ctx, ring_new);
+    pl_free(s->ctx, scratch_new);
+    pl_free(s->ctx, bias_new);
+    return pl_ctx_err(s->ctx, PL_ERR_NOMEM, "sampler: out of memory");
+}
+
 pl_status pl_sampler_init(pl_ctx *ctx, const pl_sampler_params *params, int32_t n_vocab,
                           pl_sampler **out) {
     if (!ctx || !out) return PL_ERR_INVALID_ARG;
@@ -444,37 +510,20 @@ pl_status pl_sampler_init(pl_ctx *ctx, const pl_sampler_params *params, int32_t 
     if (!s) return pl_ctx_err(ctx, PL_ERR_NOMEM, "sampler: out of memory");
     s->ctx = ctx;
     s->n_vocab = n_vocab;
-    size_t nv = (size_t)n_vocab, ring = (size_t)p.penalty_last_n;
+    size_t nv = (size_t)n_vocab;
     s->work = pl_calloc(ctx, nv, sizeof *s->work);
     s->c = pl_calloc(ctx, nv, sizeof *s->c);
-    s->ring = pl_calloc(ctx, ring ? ring : 1, sizeof *s->ring);
-    s->scratch = pl_calloc(ctx, ring ? ring : 1, sizeof *s->scratch);
-    s->bias = pl_calloc(ctx, p.n_logit_bias ? p.n_logit_bias : 1, sizeof *s->bias);
-    if (!s->work || !s->c || !s->ring || !s->scratch || !s->bias) {
+    if (!s->work || !s->c || (st = configure(s, &p)) != PL_OK) {
         pl_sampler_free(s);
-        return pl_ctx_err(ctx, PL_ERR_NOMEM, "sampler: out of memory for %d tokens", (int)n_vocab);
+        return st != PL_OK ? st : pl_ctx_err(ctx, PL_ERR_NOMEM, "sampler: out of memory for %d tokens", (int)n_vocab);
     }
-    /* Merge duplicate bias entries (sum; -inf wins) so the per-token patch is
-     * one write per token. O(b^2) once at init; b is small (OpenAI caps 300). */
-    for (size_t i = 0; i < p.n_logit_bias; i++) {
-        pl_logit_bias b = p.logit_bias[i];
-        size_t j = 0;
-        while (j < s->n_bias && s->bias[j].token != b.token) j++;
-        if (j == s->n_bias) s->bias[s->n_bias++] = b;
-        else s->bias[j].bias += b.bias;
-    }
-    p.logit_bias = s->bias;
-    p.n_logit_bias = s->n_bias;
-    s->ring_cap = p.penalty_last_n;
-    if (p.seed == PL_SAMPLER_SEED_RANDOM) {
-        uint64_t x = pl_time_ns() ^ (uint64_t)(uintptr_t)s;
-        p.seed = splitmix64(&x);
-        if (p.seed == PL_SAMPLER_SEED_RANDOM) p.seed = 0;
-    }
-    s->p = p;
-    pl_sampler_reset(s);
     *out = s;
     return PL_OK;
+}
+
+pl_status pl_sampler_set_params(pl_sampler *s, const pl_sampler_params *params) {
+    if (!s) return PL_ERR_INVALID_ARG;
+    return configure(s, params);
 }
 
 void pl_sampler_free(pl_sampler *s) {

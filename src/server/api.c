@@ -2,8 +2,9 @@
  * api.c - POST /v1/chat/completions and /v1/completions on an HTTP worker
  * thread: parse and validate, render the chat template and tokenize (a
  * render-only pl_session: the engine's trimming to the history budget),
- * build the request's sampler and text stages, queue it for the scheduler,
- * then either stream its text as OpenAI SSE chunks or wait and answer once.
+ * check its sampling params (the slot's sampler takes them) and build its
+ * text stages, queue it for the scheduler, then either stream its text as
+ * OpenAI SSE chunks or wait and answer once.
  *
  * Stream shape (chat.completion.chunk, as OpenAI sends it):
  *   {"choices":[{"index":0,"delta":{"role":"assistant","content":""},...}]}
@@ -392,9 +393,11 @@ static pl_status build_stages(job *j, pl_ctx *rctx, pl_srv_error *e) {
     }
     r->max_tokens = want > 0 && want < room ? (int32_t)want : room; /* capped at the context */
     r->ignore_eos = j->o.ignore_eos;
-    if (pl_sampler_init(rctx, &j->o.sampling, s->n_vocab, &r->sampler) != PL_OK)
+    /* the slot's sampler takes them at assignment (sched.c) */
+    if (pl_sampler_params_check(rctx, &j->o.sampling, s->n_vocab) != PL_OK)
         return pl_srv_err(e, 400, "invalid_request_error", j->o.n_bias ? "logit_bias" : NULL, "%s",
                           pl_ctx_last_error(rctx));
+    r->sampling = &j->o.sampling;
     if (pl_stop_init(rctx, (const char *const *)j->o.stops, j->o.n_stops, &r->stop) != PL_OK)
         return pl_srv_err(e, 400, "invalid_request_error", "stop", "%s", pl_ctx_last_error(rctx));
     pl_detok_params dp = pl_detok_default_params();

@@ -15,6 +15,18 @@
  *      session's rate), conversation.item.truncated, response.done (with the
  *      turn's metrics), error.
  *
+ * Frames: civetweb (1.15) reads them and calls rt_data with the payload
+ * unmasked and the frame's first byte (FIN, RSV, opcode). It closes the
+ * connection itself, with no close frame, on a 64-bit length over 0x7FFF0000
+ * and on a read error (a client that claims more bytes than it sends and
+ * hangs up; one that stays silent is waited for with no time limit); it
+ * allocates the claimed length before reading the payload, so RT_MAX_FRAME
+ * is checked only afterwards; it does NOT refuse a client frame without the
+ * mask bit, and the bit is not passed on, so that RFC 6455 rule (5.1: close
+ * with 1002) cannot be enforced here (docs/robustness.md rows 28, 34-36).
+ * rt_data closes with 1002 on RSV bits, reserved opcodes and bad control
+ * frames, and answers pings.
+ *
  * Limits: a frame over RT_MAX_FRAME closes the connection with 1009 (civetweb
  * has already read it into memory by then; it bounds frames itself only by
  * its own internal limit); at most RT_MAX_CONNS connections at once (each
@@ -349,11 +361,26 @@ static int rt_data(struct mg_connection *conn, int bits, char *data, size_t len,
     (void)ud;
     rt_conn *c = mg_get_user_connection_data(conn);
     int op = bits & 0xf;
+    /* civetweb hands over the frame's first byte unchecked: RSV1-3 set with no
+     * extension negotiated (civetweb offers none), a reserved opcode (3-7,
+     * 0xB-0xF), or a control frame fragmented or over 125 bytes must fail the
+     * connection (RFC 6455 5.2, 5.5): 1002 */
+    bool control = op >= 0x8;
+    if ((bits & 0x70) || (op >= 0x3 && op <= 0x7) || op >= 0xB || (control && (!(bits & 0x80) || len > 125))) {
+        pl_log(c && c->s ? c->s->ctx : NULL, PL_LOG_LEVEL_DEBUG, "serve: realtime: bad frame (0x%02x): closing",
+               (unsigned)bits & 0xff);
+        mg_websocket_write(conn, MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE, "\x03\xea" "protocol error", 16); /* 1002 */
+        return 0;
+    }
     if (op == MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE) {
         pl_log(c && c->s ? c->s->ctx : NULL, PL_LOG_LEVEL_DEBUG, "serve: realtime: the client closed");
         return 0;
     }
-    if (op != MG_WEBSOCKET_OPCODE_TEXT && op != MG_WEBSOCKET_OPCODE_CONTINUATION) return 1; /* ping, binary */
+    if (op == MG_WEBSOCKET_OPCODE_PING) { /* civetweb answers pings only with enable_websocket_ping_pong */
+        mg_websocket_write(conn, MG_WEBSOCKET_OPCODE_PONG, data, len);
+        return 1;
+    }
+    if (op != MG_WEBSOCKET_OPCODE_TEXT && op != MG_WEBSOCKET_OPCODE_CONTINUATION) return 1; /* pong, binary */
     if (len > RT_MAX_FRAME) {
         mg_websocket_write(conn, MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE, "\x03\xf1" "frame too large", 17); /* 1009 */
         return 0;

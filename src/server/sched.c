@@ -66,6 +66,9 @@ static pl_status load(pl_server *s) {
     s->b_seq = pl_calloc(s->ctx, nb, sizeof *s->b_seq);
     s->b_out = pl_calloc(s->ctx, nb, sizeof *s->b_out);
     if (!s->slots || !s->b_tok || !s->b_pos || !s->b_seq || !s->b_out) goto oom;
+    pl_ctx_params xp = pl_ctx_default_params();
+    xp.log_level = PL_LOG_LEVEL_NONE;
+    if (pl_ctx_init(&s->sched_ctx, &xp) != PL_OK) goto oom;
     size_t piece_cap = pl_tokenizer_max_piece(pl_engine_tokenizer(s->engine)) + 8;
     for (int i = 0; i < s->p.n_slots; i++) {
         pl_srv_slot *sl = &s->slots[i];
@@ -76,6 +79,7 @@ static pl_status load(pl_server *s) {
         sl->piece_cap = piece_cap;
         if (!(sl->cache = pl_calloc(s->ctx, (size_t)s->n_ctx, sizeof *sl->cache))) goto oom;
         if (!(sl->piece = pl_malloc(s->ctx, piece_cap))) goto oom;
+        if (pl_sampler_init(s->sched_ctx, &s->p.sampling, s->n_vocab, &sl->sampler) != PL_OK) goto oom;
         for (int c = 0; c < PL_CHANNEL_COUNT; c++)
             if (!pl_srv_buf_put(s->ctx, &sl->stage[c], "", 0)) goto oom;
     }
@@ -127,13 +131,13 @@ static void finish(pl_srv_slot *sl, pl_finish f, bool flush) {
 static void take_token(pl_server *s, pl_srv_slot *sl, uint64_t now) {
     pl_srv_req *r = sl->req;
     const float *logits = pl_context_logits(s->lc, sl->out_row);
-    int32_t id = logits ? pl_sampler_sample(r->sampler, logits) : PL_ERR_RANGE;
+    int32_t id = logits ? pl_sampler_sample(sl->sampler, logits) : PL_ERR_RANGE;
     if (id < 0 || id >= s->n_vocab) {
         r->error = PL_ERR_RANGE;
         finish(sl, PL_FINISH_STOP, false);
         return;
     }
-    pl_sampler_accept(r->sampler, id);
+    pl_sampler_accept(sl->sampler, id);
     if (!r->t_first) r->t_first = now;
     else sl->itl_s = ms_between(sl->t_tok, now) / 1e3; /* into the histogram under the lock (publish) */
     sl->t_tok = now;
@@ -171,6 +175,8 @@ static int32_t common_prefix(const pl_token *a, int32_t na, const pl_token *b, i
     return k;
 }
 
+static void req_finish_locked(pl_server *s, pl_srv_req *r, pl_finish f);
+
 static void assign(pl_server *s, pl_srv_req *r, uint64_t now) {
     int best = -1;
     int32_t best_k = -1;
@@ -186,6 +192,15 @@ static void assign(pl_server *s, pl_srv_req *r, uint64_t now) {
         }
     }
     pl_srv_slot *sl = &s->slots[best];
+    /* the request's params (checked by its HTTP thread): this can fail only
+     * for memory, when its bias list or penalty window is the longest yet */
+    pl_status st = pl_sampler_set_params(sl->sampler, r->sampling);
+    if (st != PL_OK) {
+        pl_log(s->ctx, PL_LOG_LEVEL_ERROR, "serve: sampler: %s", pl_ctx_last_error(s->sched_ctx));
+        r->error = st;
+        req_finish_locked(s, r, PL_FINISH_STOP);
+        return;
+    }
     /* always decode at least the prompt's last token: its logits give the
      * first answer token */
     int32_t keep = best_k < r->n_prompt ? best_k : r->n_prompt - 1;
@@ -204,7 +219,6 @@ static void assign(pl_server *s, pl_srv_req *r, uint64_t now) {
     r->slot = best;
     r->n_cached = keep;
     r->t_assigned = now;
-    pl_sampler_reset(r->sampler);
     pl_stop_reset(r->stop);
     pl_detok_reset(r->detok);
     if (r->think) pl_think_reset(r->think, r->think_opens);
@@ -437,7 +451,6 @@ void pl_srv_wait_done(pl_server *s, pl_srv_req *r) {
 
 void pl_srv_req_free(pl_server *s, pl_srv_req *r) {
     if (!r) return;
-    pl_sampler_free(r->sampler);
     pl_detok_free(r->detok);
     pl_stop_free(r->stop);
     pl_think_free(r->think);

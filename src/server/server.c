@@ -757,9 +757,11 @@ void pl_server_free(pl_server *s) {
     for (int i = 0; s->slots && i < s->p.n_slots; i++) {
         pl_free(ctx, s->slots[i].cache);
         pl_free(ctx, s->slots[i].piece);
+        pl_sampler_free(s->slots[i].sampler);
         for (int c = 0; c < PL_CHANNEL_COUNT; c++) pl_free(ctx, s->slots[i].stage[c].data);
     }
     pl_free(ctx, s->slots);
+    pl_ctx_free(s->sched_ctx);
     pl_free(ctx, s->b_tok);
     pl_free(ctx, s->b_pos);
     pl_free(ctx, s->b_seq);

@@ -118,7 +118,7 @@ struct pl_srv_req {
     int32_t     max_tokens; /* > 0 */
     bool        ignore_eos;
     bool        think_opens; /* the rendered prompt opened a reasoning block */
-    pl_sampler *sampler;
+    const pl_sampler_params *sampling; /* checked; in the HTTP thread's opts, which outlive the request */
     pl_detok   *detok;
     pl_stop    *stop;
     pl_think   *think;      /* NULL: everything is content */
@@ -189,6 +189,11 @@ typedef struct pl_srv_slot {
     pl_finish   finish;
     char       *piece;   /* NUL-free copy of a token's text */
     size_t      piece_cap;
+    /* made at load and given each request's params at assignment: its
+     * n_vocab x 20 bytes (2.9 MiB at a 152k vocabulary) are not allocated and
+     * freed per request, which fragmented the malloc heaps (the soak's RSS
+     * growth, docs/robustness.md) and cost page faults on the scheduler */
+    pl_sampler *sampler;
 } pl_srv_slot;
 
 struct pl_server {
@@ -220,6 +225,7 @@ struct pl_server {
     bool               quit;      /* the scheduler ends: cancel everything */
     pl_srv_metrics     metrics;
     /* the scheduler's own */
+    pl_ctx            *sched_ctx; /* the slots' samplers' (their error text is this thread's) */
     pl_srv_slot       *slots;
     pl_token          *b_tok;
     int32_t           *b_pos, *b_seq;

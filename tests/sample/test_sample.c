@@ -584,6 +584,120 @@ static void test_no_alloc_per_token(void **state) {
     free(l);
 }
 
+/* pl_sampler_set_params against a fresh sampler made with the same params:
+ * the same tokens from the same logits (through penalties, bias, filters and
+ * the seeded PRNG), including params that grow the bias list and penalty
+ * window, duplicates to merge, and the sampler's own params handed back;
+ * no allocation when nothing grows; a refused or failed call leaves the
+ * sampler as it was. */
+static void run_tokens(pl_sampler *s, const float *l, int n, int32_t *out) {
+    for (int i = 0; i < n; i++) {
+        out[i] = pl_sampler_sample(s, l);
+        assert_true(out[i] >= 0);
+        assert_int_equal(pl_sampler_accept(s, out[i]), PL_OK);
+    }
+}
+
+static void test_set_params(void **state) {
+    (void)state;
+    enum { NV = 500, N = 300 };
+    float l[NV];
+    for (int i = 0; i < NV; i++) l[i] = (float)((i * 7919) % 997) / 150.0f;
+    const pl_logit_bias b1[] = { { 3, 4.0f } };
+    const pl_logit_bias b3[] = { { 7, 2.5f }, { 11, -INFINITY }, { 7, 2.5f }, { 400, 6.0f } };
+    pl_sampler_params ps[4];
+    ps[0] = pl_sampler_default_params();
+    ps[0].seed = 1;
+    ps[0].top_k = 0;
+    ps[0].penalty_last_n = 8;
+    ps[0].repeat_penalty = 1.3f;
+    ps[0].logit_bias = b1;
+    ps[0].n_logit_bias = 1;
+    ps[1] = ps[0]; /* longer window and bias list, other filters and seed */
+    ps[1].seed = 99;
+    ps[1].penalty_last_n = 64;
+    ps[1].frequency_penalty = 0.2f;
+    ps[1].top_p = 0.9f;
+    ps[1].logit_bias = b3;
+    ps[1].n_logit_bias = 4;
+    ps[2] = plain(); /* shorter: nothing to allocate */
+    ps[2].seed = 5;
+    ps[3] = ps[0];
+    ps[3].temperature = 0; /* greedy */
+    pl_alloc_tracker tr;
+    pl_alloc_tracker_reset(&tr);
+    pl_ctx_params cp = pl_ctx_default_params();
+    cp.alloc = pl_track_alloc;
+    cp.alloc_ud = &tr;
+    pl_ctx *c2;
+    assert_int_equal(pl_ctx_init(&c2, &cp), PL_OK);
+    pl_sampler *reused = NULL;
+    assert_int_equal(pl_sampler_init(c2, &ps[2], NV, &reused), PL_OK);
+    run_tokens(reused, l, 50, (int32_t[50]){ 0 }); /* some history, to be forgotten */
+    int32_t want[N], got[N];
+    for (int k = 0; k < 4; k++) {
+        pl_sampler *fresh = make(&ps[k], NV);
+        run_tokens(fresh, l, N, want);
+        pl_sampler_free(fresh);
+        int64_t calls = tr.n_calls;
+        assert_int_equal(pl_sampler_set_params(reused, &ps[k]), PL_OK);
+        if (k >= 2) assert_int_equal(tr.n_calls, calls); /* no growth after ps[1] */
+        run_tokens(reused, l, N, got);
+        assert_memory_equal(got, want, sizeof want);
+        assert_int_equal(pl_sampler_params_get(reused)->seed, ps[k].seed);
+    }
+    /* its own params back (the bias array is the sampler's own) */
+    assert_int_equal(pl_sampler_set_params(reused, &ps[1]), PL_OK);
+    run_tokens(reused, l, N, want);
+    assert_int_equal(pl_sampler_set_params(reused, pl_sampler_params_get(reused)), PL_OK);
+    assert_int_equal(pl_sampler_params_get(reused)->n_logit_bias, 3); /* 7 merged */
+    run_tokens(reused, l, N, got);
+    assert_memory_equal(got, want, sizeof want);
+    /* refused: the params in effect stay */
+    pl_sampler_params bad = ps[0];
+    const pl_logit_bias oob[] = { { NV, 1.0f } };
+    bad.logit_bias = oob;
+    assert_int_equal(pl_sampler_set_params(reused, &bad), PL_ERR_RANGE);
+    assert_non_null(strstr(pl_ctx_last_error(c2), "logit_bias[0]"));
+    bad = ps[0];
+    bad.penalty_last_n = -1;
+    assert_int_equal(pl_sampler_set_params(reused, &bad), PL_ERR_RANGE);
+    pl_sampler_reset(reused);
+    run_tokens(reused, l, N, got);
+    assert_memory_equal(got, want, sizeof want);
+    /* every allocation failure while growing: PL_ERR_NOMEM, unchanged, no leak */
+    pl_sampler_params big = ps[1];
+    big.penalty_last_n = 1000;
+    pl_logit_bias many[20];
+    for (int i = 0; i < 20; i++) many[i] = (pl_logit_bias){ i * 3, 0.5f };
+    big.logit_bias = many;
+    big.n_logit_bias = 20;
+    for (int64_t k = 1;; k++) {
+        int64_t in_use = tr.in_use;
+        tr.fail_at = tr.n_calls + k;
+        pl_status st = pl_sampler_set_params(reused, &big);
+        tr.fail_at = 0;
+        if (st == PL_OK) break;
+        assert_int_equal(st, PL_ERR_NOMEM);
+        assert_int_equal(tr.in_use, in_use);
+        pl_sampler_reset(reused);
+        run_tokens(reused, l, N, got);
+        assert_memory_equal(got, want, sizeof want);
+        assert_true(k < 10);
+    }
+    pl_sampler_free(reused);
+    pl_ctx_free(c2);
+    assert_int_equal(tr.in_use, 0);
+    assert_int_equal(pl_sampler_set_params(NULL, &ps[0]), PL_ERR_INVALID_ARG);
+    /* the check alone, as pl_sampler_init makes it */
+    assert_int_equal(pl_sampler_params_check(ctx, &ps[1], NV), PL_OK);
+    assert_int_equal(pl_sampler_params_check(ctx, NULL, NV), PL_OK);
+    assert_int_equal(pl_sampler_params_check(ctx, &ps[1], 400), PL_ERR_RANGE); /* bias token 400 */
+    assert_non_null(strstr(pl_ctx_last_error(ctx), "logit_bias[3]"));
+    assert_int_equal(pl_sampler_params_check(ctx, &ps[0], 0), PL_ERR_RANGE);
+    assert_int_equal(pl_sampler_params_check(NULL, &ps[0], NV), PL_ERR_INVALID_ARG);
+}
+
 int main(int argc, char **argv) {
     if (argc > 1) cmocka_set_test_filter(argv[1]);
     const struct CMUnitTest tests[] = {
@@ -598,6 +712,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_seed_reproducible),
         cmocka_unit_test(test_params),
         cmocka_unit_test(test_no_alloc_per_token),
+        cmocka_unit_test(test_set_params),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

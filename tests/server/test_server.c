@@ -392,6 +392,41 @@ static void test_concurrent_equals_sequential(void **state) {
     pl_server_free(s);
 }
 
+/* The slot keeps one sampler and gives it each request's params (sched.c):
+ * a seeded request with a penalty and a bias answers the same on a fresh
+ * slot and after a request with other params (a longer bias list, other
+ * penalties and temperature, another seed) used that slot, and that other
+ * request answers differently (the params reach the sampler at all). */
+static void test_slot_sampler_params(void **state) {
+    (void)state;
+    hooks h = { 0 };
+    pl_server_params p = base_params(&h);
+    p.n_slots = 1;
+    pl_server *s = start(&p);
+    assert_int_equal(pl_server_wait_loaded(s), PL_OK);
+    static const char a_body[] =
+        "{\"messages\":[{\"role\":\"user\",\"content\":\"hello there\"}],\"max_tokens\":16,\"temperature\":1.0,"
+        "\"seed\":42,\"presence_penalty\":0.5,\"logit_bias\":{\"5\":3},\"ignore_eos\":true,\"top_k\":0}";
+    static const char b_body[] =
+        "{\"messages\":[{\"role\":\"user\",\"content\":\"hello there\"}],\"max_tokens\":16,\"temperature\":1.5,"
+        "\"seed\":7,\"frequency_penalty\":1.0,\"repeat_penalty\":1.3,"
+        "\"logit_bias\":{\"1\":2,\"2\":2,\"3\":-100,\"4\":1,\"6\":1,\"7\":-1},\"ignore_eos\":true,\"top_k\":0}";
+    char *ans[3];
+    const char *bodies[3] = { a_body, b_body, a_body };
+    for (int i = 0; i < 3; i++) {
+        http_resp r = { 0 };
+        http_do(pl_server_port(s), "POST", "/v1/chat/completions", bodies[i], strlen(bodies[i]), NULL, &r);
+        if (r.status != 200) fprintf(stderr, "%ld: %s\n", r.status, r.body);
+        assert_int_equal(r.status, 200);
+        ans[i] = content_of(&r);
+        http_resp_free(&r);
+    }
+    assert_string_equal(ans[2], ans[0]);
+    assert_string_not_equal(ans[1], ans[0]);
+    for (int i = 0; i < 3; i++) free(ans[i]);
+    pl_server_free(s);
+}
+
 static void test_second_turn_cached(void **state) {
     (void)state;
     hooks h = { 0 };
@@ -804,6 +839,7 @@ int main(void) {
         cmocka_unit_test(test_chat_whole),
         cmocka_unit_test(test_chat_stream),
         cmocka_unit_test(test_concurrent_equals_sequential),
+        cmocka_unit_test(test_slot_sampler_params),
         cmocka_unit_test(test_second_turn_cached),
         cmocka_unit_test(test_queue_full_and_disconnect),
         cmocka_unit_test(test_ping_and_timeout),
