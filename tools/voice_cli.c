@@ -132,7 +132,8 @@ bool voice_rig_open(pl_cli *cli, const voice_opts *o, voice_rig *r) {
     if (pl_engine_init(cli->ctx, r->model, &ep, &r->engine) != PL_OK) goto fail;
     pl_session_params sp = pl_session_default_params();
     int32_t train = pl_model_get_info(r->model)->n_ctx_train;
-    sp.n_ctx = (int32_t)o->n_ctx < train || train <= 0 ? (int32_t)o->n_ctx : train;
+    int32_t want = o->n_ctx > 0 ? (int32_t)o->n_ctx : (train > 0 ? train : 4096); /* 0: the trained length */
+    sp.n_ctx = want < train || train <= 0 ? want : train;
     sp.n_threads = (int)o->threads;
     sp.sampling.max_tokens = (int32_t)o->max_tokens;
     if (sp.sampling.max_tokens > sp.n_ctx / 2) sp.sampling.max_tokens = sp.n_ctx / 2;
