@@ -69,7 +69,8 @@ pl_audio_dev_params pl_audio_dev_default_params(void);
 
 typedef struct pl_audio_dev pl_audio_dev;
 
-/* Open and configure the device (and start capture). Errors: PL_ERR_INVALID_ARG
+/* Open and configure the device (capture starts with the first read).
+ * Errors: PL_ERR_INVALID_ARG
  * (params), PL_ERR_NOT_FOUND / PL_ERR_IO (the device; see above),
  * PL_ERR_UNSUPPORTED (it refuses 16-bit mono at the rate even through the
  * plug layer), PL_ERR_NOMEM. */

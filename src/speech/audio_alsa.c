@@ -94,6 +94,7 @@ static int configure(pl_audio_dev *d, const pl_audio_dev_params *p, const char *
         e = -EINVAL;
         goto out;
     }
+    /* rate <= 192000 and ms <= 2000 (checked): no overflow */
     snd_pcm_uframes_t period = (snd_pcm_uframes_t)p->sample_rate * (unsigned)p->period_ms / 1000;
     snd_pcm_uframes_t buffer = (snd_pcm_uframes_t)p->sample_rate * (unsigned)p->buffer_ms / 1000;
     *what = "cannot set the period and buffer sizes";
@@ -111,7 +112,9 @@ static int configure(pl_audio_dev *d, const pl_audio_dev_params *p, const char *
     if ((e = snd_pcm_sw_params_current(d->pcm, sw)) < 0) goto out;
     snd_pcm_sw_params_set_avail_min(d->pcm, sw, d->period);
     /* playback starts with the first period written (not when the buffer is
-     * full: that would hold a short answer back); capture at once */
+     * full: that would hold a short answer back); capture with the first
+     * read (not at open: samples would pile up and overrun while the caller
+     * loads its models) */
     snd_pcm_sw_params_set_start_threshold(d->pcm, sw, d->dir == PL_AUDIO_DEV_PLAYBACK ? d->period : 1);
     if ((e = snd_pcm_sw_params(d->pcm, sw)) < 0) goto out;
     e = 0;
@@ -162,11 +165,6 @@ pl_status pl_audio_dev_init(pl_ctx *ctx, const pl_audio_dev_params *params, pl_a
         pl_audio_dev_free(d);
         return pl_ctx_err(ctx, PL_ERR_NOMEM, "audio device: out of memory");
     }
-    if (d->dir == PL_AUDIO_DEV_CAPTURE && (e = snd_pcm_start(d->pcm)) < 0) {
-        pl_status st = dev_fail(ctx, d, e, "cannot start");
-        pl_audio_dev_free(d);
-        return st;
-    }
     *out = d;
     return PL_OK;
 }
@@ -187,10 +185,7 @@ static int recover(pl_audio_dev *d, int err, const char *what) {
     int r = snd_pcm_recover(d->pcm, err, 1);
     if (r == 0) {
         d->xruns++;
-        if (d->dir == PL_AUDIO_DEV_CAPTURE) {
-            snd_pcm_start(d->pcm);
-            d->pace_t0 = 0;
-        }
+        d->pace_t0 = 0;
         return 0;
     }
     snprintf(d->err, sizeof d->err, "%s device '%s': %s: %s", pl_audio_dev_dir_name(d->dir), d->name, what,
