@@ -86,8 +86,10 @@ pl_status pl_audio_dev_read(pl_audio_dev *d, float *pcm, size_t n, size_t *got);
 /* Playback: write n samples (clipped to [-1, 1]); blocks while the device
  * buffer is full. An underrun is recovered and counted. */
 pl_status pl_audio_dev_write(pl_audio_dev *d, const float *pcm, size_t n);
-/* Playback: samples written and not yet played (ALSA's delay; 0 after an
- * underrun: everything played). */
+/* Playback: samples written and not yet played (ALSA's delay). 0 after an
+ * underrun: everything was played; the device is made ready for the next
+ * write and the underrun is not counted (the writer had nothing more: the end
+ * of the audio, not a glitch). Only underruns met by a write count. */
 pl_status pl_audio_dev_pending(pl_audio_dev *d, uint64_t *n);
 /* Playback: discard what the device holds (snd_pcm_drop) and get ready for
  * more. */
@@ -131,7 +133,9 @@ typedef struct pl_audio_player_stats {
     uint64_t written;   /* samples accepted by pl_audio_player_write */
     uint64_t played;    /* reported as played */
     uint64_t dropped;   /* discarded by pl_audio_player_drop */
-    uint64_t xruns;     /* underruns recovered (the queue ran dry while playing) */
+    uint64_t xruns;     /* underruns met by a write (the thread was late while samples
+                           were queued); the device running out at the end of the
+                           audio is not one */
     uint64_t drops;     /* pl_audio_player_drop calls that discarded something */
 } pl_audio_player_stats;
 

@@ -275,10 +275,15 @@ pl_status pl_audio_dev_pending(pl_audio_dev *d, uint64_t *n) {
     if (!d || !n) return PL_ERR_INVALID_ARG;
     if (d->dir != PL_AUDIO_DEV_PLAYBACK) return PL_ERR_STATE;
     snd_pcm_state_t s = snd_pcm_state(d->pcm);
-    if (s == SND_PCM_STATE_XRUN || s == SND_PCM_STATE_SETUP) return PL_OK; /* all played */
     snd_pcm_sframes_t delay = 0;
-    int e = snd_pcm_delay(d->pcm, &delay);
-    if (e == -EPIPE) return PL_OK;
+    int e = s == SND_PCM_STATE_XRUN ? -EPIPE : snd_pcm_delay(d->pcm, &delay);
+    if (e == -EPIPE) {
+        /* everything written was played and nothing more came: the end of
+         * the audio (or a wait for the producer), not a glitch; ready the
+         * device for the next write without counting an underrun */
+        snd_pcm_prepare(d->pcm);
+        return PL_OK;
+    }
     if (e < 0) {
         snprintf(d->err, sizeof d->err, "playback device '%s': delay: %s", d->name, snd_strerror(e));
         return PL_ERR_IO;
