@@ -428,7 +428,7 @@ int cmd_voice(pl_cli *cli, int argc, char **argv) {
             char *end;
             double d = strtod(v, &end);
             if (*end || !(d > 0 && d <= 86400)) {
-                pl_cli_usage_error(cli, "bad --duration '%s' (seconds, 0..86400)", v);
+                pl_cli_usage_error(cli, "bad --duration '%s' (seconds, above 0, at most 86400)", v);
                 goto out;
             }
             o.duration = d;
