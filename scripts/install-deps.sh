@@ -6,8 +6,9 @@ set -eu
 
 # build toolchain, test framework, fuzzing/sanitizer runtime, library deps
 PKGS="cmake make gcc clang pkg-config libc6-dev libcmocka-dev libclang-rt-14-dev libpcre2-dev libcjson-dev libcurl4-openssl-dev libssl-dev libyaml-dev libcivetweb-dev zlib1g-dev"
-# speech: audio I/O, resampling, eSpeak NG (TTS), PocketSphinx + its en-us model (STT)
-PKGS="$PKGS libsndfile1-dev libsamplerate0-dev libespeak-ng-dev espeak-ng-data libpocketsphinx-dev pocketsphinx-en-us"
+# speech: audio I/O, resampling, eSpeak NG (TTS), PocketSphinx + its en-us model (STT),
+# ALSA (microphone and speaker for `parley voice --mic`)
+PKGS="$PKGS libasound2-dev libsndfile1-dev libsamplerate0-dev libespeak-ng-dev espeak-ng-data libpocketsphinx-dev pocketsphinx-en-us"
 # web page tests (tests/web): chromium for playwright-core; firefox-esr driven
 # over WebDriver BiDi (the page must work in both)
 PKGS="$PKGS chromium firefox-esr"

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "parley/config.h"
 #include "parley/core.h"
 
 typedef struct pl_cli {
@@ -51,5 +52,25 @@ bool pl_cli_is_opt(const char *arg, const char *name);
  * see parley/store.h). Returns a path to pl_free on cli->ctx, or NULL after
  * printing "parley CMD: <why, and the pull command to run>". */
 char *pl_cli_model_path(pl_cli *cli, const char *spec);
+
+/* ---- configuration (parley/config.h) for chat, serve and voice ---- */
+
+/* A flag that sets a configuration key: "--ctx" (alt "-c") -> "llm.n_ctx". */
+typedef struct pl_cli_flag_key {
+    const char *flag, *alt, *key;
+} pl_cli_flag_key;
+
+/* The first pass: --config FILE (anywhere in argv), then pl_config_load (that
+ * file or the one found, then PARLEY_* variables). *out gets the config, to
+ * pl_config_free also after a failure (it may be NULL). Returns 0, or the
+ * exit code after printing: 1 (out of memory, a bad file or variable), 2
+ * (--config without a value). */
+int pl_cli_config_load(pl_cli *cli, int argc, char **argv, pl_config **out);
+/* The second pass, one argument: argv[*i] is a flag of keys[0..n) (set as a
+ * flag-sourced value, checked against the key table) or --config (skipped with
+ * its value). 1: taken (*i advanced past the value), 0: not ours, -1: usage
+ * error printed (exit 2). Call pl_config_validate after the last flag. */
+int pl_cli_config_flag(pl_cli *cli, pl_config *cfg, const pl_cli_flag_key *keys, size_t n, int argc, char **argv,
+                       int *i);
 
 #endif

@@ -18,8 +18,6 @@
 #include "parley/template.h"
 #include "verbose.h"
 
-extern char **environ;
-
 static const char usage_text[] =
     "usage: parley chat [-m MODEL] [options]\n"
     "\n"
@@ -328,12 +326,8 @@ static int loop(chat *c, bool interactive) {
     return rc;
 }
 
-typedef struct flag_key {
-    const char *flag, *alt, *key;
-} flag_key;
-
 /* Flags that set a configuration key (validated by the key table). */
-static const flag_key flag_keys[] = {
+static const pl_cli_flag_key flag_keys[] = {
     { "--model", "-m", "llm.model" },        { "--ctx", "-c", "llm.n_ctx" },
     { "--max-tokens", "-n", "llm.max_tokens" }, { "--threads", "-t", "llm.n_threads" },
     { "--temp", NULL, "llm.temperature" },   { "--top-k", NULL, "llm.top_k" },
@@ -351,39 +345,23 @@ int cmd_chat(pl_cli *cli, int argc, char **argv) {
         fputs(usage_text, stdout);
         return 0;
     }
-    const char *system = NULL, *prompt = NULL, *tmpl_name = NULL, *tmpl_file = NULL, *config_file = NULL, *v;
+    const char *system = NULL, *prompt = NULL, *tmpl_name = NULL, *tmpl_file = NULL, *v;
     bool show_thoughts = false, no_think = false, speed = false, stats_line = true, have_seed = false,
          verbose = false;
     uint64_t seed = 0;
     const char **stops = calloc((size_t)argc, sizeof *stops);
     size_t n_stops = 0;
     pl_config *cfg = NULL;
-    if (!stops || pl_config_init(cli->ctx, &cfg) != PL_OK) {
-        free(stops);
-        return pl_cli_fail(cli, "out of memory");
-    }
-    int rc = 2;
-    /* first pass: --config (the file loads before flags are applied) */
-    for (int i = 1; i < argc; i++)
-        if (pl_cli_is_opt(argv[i], "--config") && !(config_file = pl_cli_opt_value(cli, argc, argv, &i))) goto out;
-    if (pl_config_load(cfg, config_file, environ) != PL_OK) {
-        rc = pl_cli_fail(cli, "%s", pl_config_last_error(cfg));
-        goto out;
-    }
+    if (!stops) return pl_cli_fail(cli, "out of memory");
+    int rc = pl_cli_config_load(cli, argc, argv, &cfg);
+    if (rc) goto out;
+    rc = 2;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        const flag_key *fk = NULL;
-        for (size_t k = 0; k < sizeof flag_keys / sizeof flag_keys[0] && !fk; k++)
-            if (pl_cli_is_opt(a, flag_keys[k].flag) || (flag_keys[k].alt && strcmp(a, flag_keys[k].alt) == 0))
-                fk = &flag_keys[k];
-        if (fk) {
-            if (!(v = pl_cli_opt_value(cli, argc, argv, &i))) goto out;
-            if (pl_config_set(cfg, fk->key, v, PL_CONFIG_SOURCE_FLAG, fk->flag) != PL_OK) {
-                rc = pl_cli_usage_error(cli, "%s", pl_config_last_error(cfg));
-                goto out;
-            }
-        } else if (pl_cli_is_opt(a, "--config")) {
-            if (!pl_cli_opt_value(cli, argc, argv, &i)) goto out; /* loaded above */
+        int taken = pl_cli_config_flag(cli, cfg, flag_keys, sizeof flag_keys / sizeof flag_keys[0], argc, argv, &i);
+        if (taken < 0) goto out;
+        if (taken) {
+            continue;
         } else if (pl_cli_is_opt(a, "--system")) {
             if (!(system = pl_cli_opt_value(cli, argc, argv, &i))) goto out;
         } else if (strcmp(a, "-p") == 0 || pl_cli_is_opt(a, "--prompt")) {

@@ -23,8 +23,6 @@
 #include "parley/tts.h"
 #include "parley/template.h"
 
-extern char **environ;
-
 static const char usage_text[] =
     "usage: parley serve -m MODEL [options]\n"
     "\n"
@@ -58,11 +56,7 @@ static const char usage_text[] =
     "  --config FILE            configuration file\n"
     "  -h, --help               this text\n";
 
-typedef struct flag_key {
-    const char *flag, *alt, *key;
-} flag_key;
-
-static const flag_key flag_keys[] = {
+static const pl_cli_flag_key flag_keys[] = {
     { "--model", "-m", "llm.model" },        { "--ctx", "-c", "llm.n_ctx" },
     { "--threads", "-t", "llm.n_threads" },  { "--batch", "-b", "llm.n_batch" },
     { "--temp", NULL, "llm.temperature" },   { "--top-k", NULL, "llm.top_k" },
@@ -132,34 +126,21 @@ int cmd_serve(pl_cli *cli, int argc, char **argv) {
         fputs(usage_text, stdout);
         return 0;
     }
-    const char *config_file = NULL, *api_key = NULL, *cors = NULL, *web_dir = NULL, *alias = NULL, *tmpl = NULL, *v;
+    const char *api_key = NULL, *cors = NULL, *web_dir = NULL, *alias = NULL, *tmpl = NULL, *v;
     const char *stt = NULL, *tts_voice = NULL;
     int64_t max_queue = -1, max_body = -1, port = -1;
     pl_config *cfg = NULL;
-    if (pl_config_init(cli->ctx, &cfg) != PL_OK) return pl_cli_fail(cli, "out of memory");
-    int rc = 2;
     char *path = NULL, *key_buf = NULL;
     pl_server *srv = NULL;
-    for (int i = 1; i < argc; i++)
-        if (pl_cli_is_opt(argv[i], "--config") && !(config_file = pl_cli_opt_value(cli, argc, argv, &i))) goto out;
-    if (pl_config_load(cfg, config_file, environ) != PL_OK) {
-        rc = pl_cli_fail(cli, "%s", pl_config_last_error(cfg));
-        goto out;
-    }
+    int rc = pl_cli_config_load(cli, argc, argv, &cfg);
+    if (rc) goto out;
+    rc = 2;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        const flag_key *fk = NULL;
-        for (size_t k = 0; k < sizeof flag_keys / sizeof flag_keys[0] && !fk; k++)
-            if (pl_cli_is_opt(a, flag_keys[k].flag) || (flag_keys[k].alt && strcmp(a, flag_keys[k].alt) == 0))
-                fk = &flag_keys[k];
-        if (fk) {
-            if (!(v = pl_cli_opt_value(cli, argc, argv, &i))) goto out;
-            if (pl_config_set(cfg, fk->key, v, PL_CONFIG_SOURCE_FLAG, fk->flag) != PL_OK) {
-                rc = pl_cli_usage_error(cli, "%s", pl_config_last_error(cfg));
-                goto out;
-            }
-        } else if (pl_cli_is_opt(a, "--config")) {
-            if (!pl_cli_opt_value(cli, argc, argv, &i)) goto out;
+        int taken = pl_cli_config_flag(cli, cfg, flag_keys, sizeof flag_keys / sizeof flag_keys[0], argc, argv, &i);
+        if (taken < 0) goto out;
+        if (taken) {
+            continue;
         } else if (pl_cli_is_opt(a, "--api-key")) {
             if (!(api_key = pl_cli_opt_value(cli, argc, argv, &i))) goto out;
         } else if (pl_cli_is_opt(a, "--cors")) {

@@ -2,7 +2,6 @@
  * voice_cli.c - shared by `parley voice` and `parley bench-voice`: options,
  * loading, the word-only picker for random-weight fixtures, pushing a file.
  */
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +16,7 @@ void voice_opts_defaults(voice_opts *o) {
     o->max_tokens = 256;
     o->n_ctx = 4096;
     o->silence_ms = 500;
+    o->prefix_pad_ms = 300;
     o->runs = 3;
     o->warmup = 1;
     o->speed = 1.0f;
@@ -132,11 +132,23 @@ bool voice_rig_open(pl_cli *cli, const voice_opts *o, voice_rig *r) {
     if (pl_engine_init(cli->ctx, r->model, &ep, &r->engine) != PL_OK) goto fail;
     pl_session_params sp = pl_session_default_params();
     int32_t train = pl_model_get_info(r->model)->n_ctx_train;
-    sp.n_ctx = (int32_t)o->n_ctx < train || train <= 0 ? (int32_t)o->n_ctx : train;
+    int32_t want = o->n_ctx > 0 ? (int32_t)o->n_ctx : (train > 0 ? train : 4096); /* 0: the trained length */
+    sp.n_ctx = want < train || train <= 0 ? want : train;
     sp.n_threads = (int)o->threads;
     sp.sampling.max_tokens = (int32_t)o->max_tokens;
     if (sp.sampling.max_tokens > sp.n_ctx / 2) sp.sampling.max_tokens = sp.n_ctx / 2;
     sp.enable_thinking = !o->no_think;
+    if (o->cfg) {
+        const pl_config_llm *L = &o->cfg->llm;
+        sp.sampling.temperature = (float)L->temperature;
+        sp.sampling.top_k = (int32_t)L->top_k;
+        sp.sampling.top_p = (float)L->top_p;
+        sp.sampling.min_p = (float)L->min_p;
+        sp.sampling.repeat_penalty = (float)L->repeat_penalty;
+        sp.n_batch = (int32_t)L->n_batch;
+        sp.history_budget = (int32_t)L->history_budget;
+        if (pl_think_mode_parse(L->reasoning, &sp.reasoning) != PL_OK) sp.reasoning = PL_THINK_MODE_SEPARATE;
+    }
     if (o->fixture_words) {
         picker_init(&r->picker, pl_engine_tokenizer(r->engine));
         if (!r->picker.ok) {
@@ -151,6 +163,7 @@ bool voice_rig_open(pl_cli *cli, const voice_opts *o, voice_rig *r) {
     if (o->system && pl_conv_set_system(pl_session_conv(r->session), o->system) != PL_OK) goto fail;
     pl_stt_params stp = pl_stt_default_params();
     stp.backend = o->stt;
+    stp.model = o->stt_model;
     if (pl_stt_init(cli->ctx, &stp, &r->stt) != PL_OK) goto fail;
     pl_tts_params tp = pl_tts_default_params();
     tp.backend = o->tts;
@@ -197,21 +210,6 @@ bool voice_run_audio(pl_voice *v, const pl_audio *a, bool realtime, int64_t sile
         if (pl_voice_push(v, zeros, frame) != PL_OK) return false;
     if (pl_voice_flush(v) != PL_OK) return false;
     return pl_voice_wait_idle(v, -1);
-}
-
-int voice_mic_unavailable(pl_cli *cli) {
-    /* A capture device shows up as /dev/snd/pcmC<card>D<dev>c. */
-    DIR *d = opendir("/dev/snd");
-    bool capture = false;
-    struct dirent *e;
-    while (d && (e = readdir(d)))
-        if (strncmp(e->d_name, "pcmC", 4) == 0 && e->d_name[strlen(e->d_name) - 1] == 'c') capture = true;
-    if (d) closedir(d);
-    if (!capture)
-        return pl_cli_fail(cli, "--mic: no audio capture device on this machine (/dev/snd has no pcm...c); "
-                                "use --in FILE");
-    return pl_cli_fail(cli, "--mic: this build has no ALSA capture support (install libasound2-dev and rebuild); "
-                            "use --in FILE");
 }
 
 void voice_json_str(FILE *f, const char *s) {

@@ -17,9 +17,16 @@
 
 typedef struct voice_opts {
     const char *model, *in, *out, *stt, *tts, *voice, *system, *tmpl;
+    const char *stt_model;            /* NULL: the backend's default */
+    const char *mic_device, *speaker_device; /* --mic: ALSA names */
     bool    show_thoughts, json, mic, realtime, fixture_words, no_think;
     int64_t max_tokens, n_ctx, threads, silence_ms, runs, warmup;
+    int64_t prefix_pad_ms;            /* VAD audio kept before speech; default 300 */
     float   speed;
+    double  duration;                 /* --mic: stop after this many seconds; 0: until Ctrl-C */
+    /* `parley voice`: the settings (sampling, reasoning, batch, history
+     * budget) come from here; NULL (bench-voice): the session's defaults */
+    const pl_config_values *cfg;
 } voice_opts;
 
 /* The word-only picker: argmax over the single-byte tokens a-z, ' ' and '.',
@@ -53,8 +60,6 @@ void voice_rig_close(pl_cli *cli, voice_rig *r);
  * realtime), then silence_ms + 300 ms of silence, flush, and wait for the
  * answer. */
 bool voice_run_audio(pl_voice *v, const pl_audio *a, bool realtime, int64_t silence_ms);
-/* --mic: exits with a clear message (no capture support in this build). */
-int voice_mic_unavailable(pl_cli *cli);
 /* JSON string (quoted, escaped) to f. */
 void voice_json_str(FILE *f, const char *s);
 

@@ -12,7 +12,7 @@
  *    no audio after speech_started, generation and synthesis stopped within
  *    one frame, the history holds only the played text;
  *  - jfk.wav through the pipeline as one turn (WER bound, speech edges);
- *  - `parley voice` (JSON and text output, --mic without a capture device);
+ *  - `parley voice` (JSON and text output, --mic on a device that does not exist);
  *  - the pure pieces: percentiles, the played-text cut, metrics JSON.
  *
  * Needs the `models` fixtures (tiny-f32.gguf). The full pipeline test skips
@@ -631,10 +631,11 @@ static void test_cli(void **state) {
     free(out);
     free(err);
 
-    /* --mic: no capture support here; a clear message and exit 1 */
-    snprintf(args, sizeof args, "voice -m '%s/tiny-f32.gguf' --mic", fx);
+    /* --mic on a capture device that does not exist: a clear message and
+     * exit 1 (tests/speech/test_voice_mic.c has the rest of --mic) */
+    snprintf(args, sizeof args, "voice -m '%s/tiny-f32.gguf' --mic --mic-device pl-no-such-mic", fx);
     assert_int_equal(run_cli(dir, args, &out, &err), 1);
-    assert_non_null(strstr(err, "parley voice: --mic"));
+    assert_non_null(strstr(err, "parley voice: --mic: capture device 'pl-no-such-mic'"));
     free(out);
     free(err);
     /* usage errors */

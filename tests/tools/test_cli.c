@@ -529,6 +529,52 @@ static void test_bench(void **state) {
     run_free(&r);
 }
 
+/* The configuration pass chat and serve share (tools/cli_config.c): the
+ * model from --config, flags over the file, and its errors. */
+static void test_config_pass(void **state) {
+    (void)state;
+    char model[512], yaml[400];
+    fixture_path(model, sizeof model, "tiny", "f32");
+    snprintf(yaml, sizeof yaml, "%s/pass.yaml", tmpdir);
+    FILE *f = fopen(yaml, "w");
+    assert_non_null(f);
+    fprintf(f, "llm:\n  model: %s\n  max_tokens: 3\n", model);
+    fclose(f);
+    run_result r = run("chat --config '%s' -p Hi -t 1 --seed 1 --temp 0", yaml);
+    if (r.code != 0) print_message("stderr: %s\n", r.err);
+    assert_int_equal(r.code, 0);
+    run_free(&r);
+    /* --config=FILE works as well, anywhere on the line */
+    r = run("chat -p Hi -t 1 --seed 1 --temp 0 --config='%s'", yaml);
+    assert_int_equal(r.code, 0);
+    run_free(&r);
+    /* a flag beats the file */
+    r = run("chat --config '%s' -m '%s/pl-no-such.gguf' -p Hi", yaml, tmpdir);
+    assert_int_equal(r.code, 1);
+    assert_non_null(strstr(r.err, "pl-no-such.gguf"));
+    run_free(&r);
+    /* --config without its value: a usage error; a missing file: exit 1 naming it */
+    r = run("chat -p Hi --config");
+    assert_int_equal(r.code, 2);
+    run_free(&r);
+    r = run("serve --config '%s/pl-none.yaml'", tmpdir);
+    assert_int_equal(r.code, 1);
+    assert_int_equal(count_lines(r.err), 1);
+    assert_non_null(strstr(r.err, "pl-none.yaml"));
+    run_free(&r);
+    /* a flag value the key table refuses: a usage error naming the flag (no
+     * server is started) */
+    r = run("serve --config '%s' -np 0", yaml);
+    assert_int_equal(r.code, 2);
+    assert_non_null(strstr(r.err, "--parallel: server.parallel"));
+    run_free(&r);
+    r = run("chat --config '%s' --temp 99 -p Hi", yaml);
+    assert_int_equal(r.code, 2);
+    assert_non_null(strstr(r.err, "--temp"));
+    run_free(&r);
+    remove(yaml);
+}
+
 int main(void) {
     bin = getenv("PL_BIN");
     fixdir = getenv("PL_FIXTURE_DIR");
@@ -552,6 +598,7 @@ int main(void) {
         cmocka_unit_test(test_quantize_matches_fixture),
         cmocka_unit_test(test_quantize_greedy_levels),
         cmocka_unit_test(test_bench),
+        cmocka_unit_test(test_config_pass),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     char cmd[300];
