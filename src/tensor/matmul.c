@@ -64,6 +64,7 @@ size_t pl_matmul_work_size(uint32_t w_type, int64_t k, int64_t n) {
 }
 
 #define MM_MAX PL_MATMUL_MAX
+#define PL_CONVERT_INLINE (16 * 4096) /* values converted inline rather than on the pool */
 #define PL_GEMM_MIN_N 32 /* activation rows from which the GEMM runs */ /* matrices sharing one activation conversion */
 
 /* One weight matrix of a job with its level kernels (kernels.c). */
@@ -155,6 +156,17 @@ static void mm_gemv(void *ud, int64_t begin, int64_t end, int ith) {
 }
 
 /* Run fn over [0, n) on the pool, or inline without one. */
+static void run_for(pl_pool *pool, int64_t n, int64_t grain, pl_pool_range_fn fn, void *ud);
+
+/* The activation conversion: on the pool for prefill-sized batches, inline for a few
+ * rows (a decode step of 4 sequences converts 4 x k values, ~1 us a row: a pool round
+ * trip, paid once per matmul, costs more than that). */
+static void convert(pl_pool *pool, mm_job *j) {
+    if (j->n * j->k <= PL_CONVERT_INLINE) mm_convert(j, 0, j->n, 0);
+    else run_for(pool, j->n, 1, mm_convert, j);
+}
+
+/* Run fn over [0, n) on the pool, or inline without one. */
 static void run_for(pl_pool *pool, int64_t n, int64_t grain, pl_pool_range_fn fn, void *ud) {
     if (n <= 0) return;
     if (pool && pl_pool_n_threads(pool) > 1 && n > grain) pl_pool_for(pool, n, grain, fn, ud);
@@ -206,7 +218,7 @@ pl_status pl_matmul_multi(pl_pool *pool, const pl_mat *const *w, int n_w, const 
         j.xq = work;
         j.xq_bytes = pl_gemm_act_bytes(vdt, j.k);
         j.quantize = gq;
-        run_for(pool, n, 1, mm_convert, &j);
+        convert(pool, &j);
         run_for(pool, panels, 1, mm_panels, &j);
         return PL_OK;
     }
@@ -223,7 +235,7 @@ pl_status pl_matmul_multi(pl_pool *pool, const pl_mat *const *w, int n_w, const 
         j.xq = work;
         j.xq_bytes = pl_gemv_act_bytes(vdt, j.k);
         j.quantize = vq;
-        run_for(pool, n, 1, mm_convert, &j);
+        convert(pool, &j);
         run_for(pool, total, 16, mm_gemv, &j);
         return PL_OK;
     }
@@ -235,7 +247,7 @@ pl_status pl_matmul_multi(pl_pool *pool, const pl_mat *const *w, int n_w, const 
         if (need == 0 || need == SIZE_MAX || !work || work_size < need) return PL_ERR_INVALID_ARG;
         j.xq = work;
         j.xq_bytes = need / (size_t)n;
-        run_for(pool, n, 1, mm_convert, &j);
+        convert(pool, &j);
     }
     run_for(pool, total, 16, mm_rows, &j);
     return PL_OK;
