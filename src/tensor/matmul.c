@@ -65,7 +65,7 @@ size_t pl_matmul_work_size(uint32_t w_type, int64_t k, int64_t n) {
 
 #define MM_MAX PL_MATMUL_MAX
 #define PL_CONVERT_INLINE (16 * 4096) /* values converted inline rather than on the pool */
-#define PL_GEMM_MIN_N 32 /* activation rows from which the GEMM runs */ /* matrices sharing one activation conversion */
+#define PL_GEMM_MIN_N 32 /* activation rows from which the GEMM runs (below: the decode kernels) */
 
 /* One weight matrix of a job with its level kernels (kernels.c). */
 typedef struct mm_mat {
@@ -155,14 +155,13 @@ static void mm_gemv(void *ud, int64_t begin, int64_t end, int ith) {
     }
 }
 
-/* Run fn over [0, n) on the pool, or inline without one. */
 static void run_for(pl_pool *pool, int64_t n, int64_t grain, pl_pool_range_fn fn, void *ud);
 
 /* The activation conversion: on the pool for prefill-sized batches, inline for a few
  * rows (a decode step of 4 sequences converts 4 x k values, ~1 us a row: a pool round
  * trip, paid once per matmul, costs more than that). */
 static void convert(pl_pool *pool, mm_job *j) {
-    if (j->n * j->k <= PL_CONVERT_INLINE) mm_convert(j, 0, j->n, 0);
+    if (j->n <= PL_CONVERT_INLINE / j->k) /* n * k <= PL_CONVERT_INLINE, without the product */ mm_convert(j, 0, j->n, 0);
     else run_for(pool, j->n, 1, mm_convert, j);
 }
 
