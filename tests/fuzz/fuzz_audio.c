@@ -16,16 +16,8 @@
 #include "parley/audio.h"
 #include "parley/vad.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                  \
-    do {                                                                             \
-        if (!(cond)) {                                                               \
-            fprintf(stderr, "fuzz_audio: invariant failed: %s (line %d)\n", #cond, __LINE__); \
-            abort();                                                                 \
-        }                                                                            \
-    } while (0)
+#define FUZZ_NAME "fuzz_audio"
+#include "fuzz/fuzz_util.h"
 
 static pl_ctx *ctx;
 static pl_vad *vad;

@@ -17,37 +17,20 @@
 
 #include "parley/config.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                        \
-    do {                                                                                   \
-        if (!(cond)) {                                                                     \
-            fprintf(stderr, "fuzz_config: invariant failed: %s (line %d)\n", #cond, __LINE__); \
-            abort();                                                                       \
-        }                                                                                  \
-    } while (0)
-
-static void write_seed(const char *dir, const char *name, const char *text) {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "wb");
-    if (!f) return;
-    fputs(text, f);
-    fclose(f);
-}
+#define FUZZ_NAME "fuzz_config"
+#include "fuzz/fuzz_util.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc, (void)argv;
     const char *dir = getenv("PL_FUZZ_WRITE_SEEDS");
     if (!dir) return 0;
     char *ex = NULL;
-    if (pl_config_example(NULL, &ex) == PL_OK) write_seed(dir, "example.yaml", ex);
+    if (pl_config_example(NULL, &ex) == PL_OK) fuzz_write_text(dir, "example.yaml", ex);
     free(ex);
-    write_seed(dir, "anchors.yaml", "llm: {n_threads: &t 4, n_threads_batch: *t, model: &m 'x'}\nspeech:\n  voice: *m\n");
-    write_seed(dir, "flow.yaml", "server: {host: \"::1\", port: 9000, api_key_file: |\n    /k\n}\n");
-    write_seed(dir, "docs.yaml", "---\nllm: {}\n...\n---\n");
-    write_seed(dir, "types.yaml", "llm:\n  use_mmap: off\n  top_p: 1e-1\n  reasoning: HIDDEN\n  n_ctx: +0\n");
+    fuzz_write_text(dir, "anchors.yaml", "llm: {n_threads: &t 4, n_threads_batch: *t, model: &m 'x'}\nspeech:\n  voice: *m\n");
+    fuzz_write_text(dir, "flow.yaml", "server: {host: \"::1\", port: 9000, api_key_file: |\n    /k\n}\n");
+    fuzz_write_text(dir, "docs.yaml", "---\nllm: {}\n...\n---\n");
+    fuzz_write_text(dir, "types.yaml", "llm:\n  use_mmap: off\n  top_p: 1e-1\n  reasoning: HIDDEN\n  n_ctx: +0\n");
     return 0;
 }
 

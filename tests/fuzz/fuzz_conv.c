@@ -14,36 +14,19 @@
 
 #include "parley/engine.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                      \
-    do {                                                                                 \
-        if (!(cond)) {                                                                   \
-            fprintf(stderr, "fuzz_conv: invariant failed: %s (line %d)\n", #cond, __LINE__); \
-            abort();                                                                     \
-        }                                                                                \
-    } while (0)
-
-static void write_seed(const char *dir, const char *name, const char *text) {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "wb");
-    if (!f) return;
-    fputs(text, f);
-    fclose(f);
-}
+#define FUZZ_NAME "fuzz_conv"
+#include "fuzz/fuzz_util.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc;
     (void)argv;
     const char *dir = getenv("PL_FUZZ_WRITE_SEEDS");
     if (!dir) return 0;
-    write_seed(dir, "basic.json",
+    fuzz_write_text(dir, "basic.json",
                "{\"messages\":[{\"role\":\"system\",\"content\":\"be brief\"},{\"role\":\"user\",\"content\":\"hi\"},"
                "{\"role\":\"assistant\",\"content\":\"h\\u00e9llo\"}]}");
-    write_seed(dir, "bare.json", "[{\"role\":\"user\",\"content\":null},{\"role\":\"tool\",\"content\":\"42\"}]");
-    write_seed(dir, "bad.json", "[{\"role\":\"user\",\"content\":\"x\"},{\"role\":\"system\",\"content\":\"late\"}]");
+    fuzz_write_text(dir, "bare.json", "[{\"role\":\"user\",\"content\":null},{\"role\":\"tool\",\"content\":\"42\"}]");
+    fuzz_write_text(dir, "bad.json", "[{\"role\":\"user\",\"content\":\"x\"},{\"role\":\"system\",\"content\":\"late\"}]");
     return 0;
 }
 

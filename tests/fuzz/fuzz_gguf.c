@@ -19,16 +19,8 @@
 #include "parley/gguf.h"
 #include "parley/tensor.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                          \
-    do {                                                                     \
-        if (!(cond)) {                                                       \
-            fprintf(stderr, "fuzz_gguf: invariant failed: %s (line %d)\n", #cond, __LINE__); \
-            abort();                                                         \
-        }                                                                    \
-    } while (0)
+#define FUZZ_NAME "fuzz_gguf"
+#include "fuzz/fuzz_util.h"
 
 static volatile uint64_t sink; /* keeps the reads from being optimized out */
 
@@ -158,13 +150,7 @@ static void save(pl_ctx *ctx, pl_gguf_writer *w, const char *dir, const char *na
         return;
     }
     if (as_v2) ((uint8_t *)buf)[4] = 2;
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "wb");
-    if (f) {
-        fwrite(buf, 1, n, f);
-        fclose(f);
-    }
+    fuzz_write_bytes(dir, name, buf, n);
     pl_free(ctx, buf);
 }
 

@@ -19,39 +19,22 @@
 
 #include "server/server_int.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                            \
-    do {                                                                                       \
-        if (!(cond)) {                                                                         \
-            fprintf(stderr, "fuzz_multipart: invariant failed: %s (line %d)\n", #cond, __LINE__); \
-            abort();                                                                           \
-        }                                                                                      \
-    } while (0)
-
-static void write_seed(const char *dir, const char *name, const char *text) {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "wb");
-    if (!f) return;
-    fwrite(text, 1, strlen(text), f);
-    fclose(f);
-}
+#define FUZZ_NAME "fuzz_multipart"
+#include "fuzz/fuzz_util.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc;
     (void)argv;
     const char *dir = getenv("PL_FUZZ_WRITE_SEEDS");
     if (!dir) return 0;
-    write_seed(dir, "form.txt",
+    fuzz_write_text(dir, "form.txt",
                "multipart/form-data; boundary=XyZ\n--XyZ\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\n"
                "whisper-1\r\n--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a \\\"b\\\".wav\"\r\n"
                "Content-Type: audio/wav\r\n\r\nRIFF\r\n--X\r\n\r\n--XyZ--\r\n");
-    write_seed(dir, "quoted.txt",
+    fuzz_write_text(dir, "quoted.txt",
                "multipart/form-data; charset=utf-8; boundary=\"a b\"\npreamble\r\n--a b\r\n\r\n\r\n--a b  \r\n"
                "content-disposition: form-data; name=x\r\n\r\nv\r\n--a b--");
-    write_seed(dir, "truncated.txt", "multipart/form-data; boundary=q\n--q\r\nContent-Disposition: form-data; name=f\r\n\r\nab");
+    fuzz_write_text(dir, "truncated.txt", "multipart/form-data; boundary=q\n--q\r\nContent-Disposition: form-data; name=f\r\n\r\nab");
     return 0;
 }
 

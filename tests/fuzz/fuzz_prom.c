@@ -17,37 +17,20 @@
 
 #include "parley/profile.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                      \
-    do {                                                                                 \
-        if (!(cond)) {                                                                   \
-            fprintf(stderr, "fuzz_prom: invariant failed: %s (line %d)\n", #cond, __LINE__); \
-            abort();                                                                     \
-        }                                                                                \
-    } while (0)
-
-static void write_seed(const char *dir, const char *name, const char *text) {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "wb");
-    if (!f) return;
-    fputs(text, f);
-    fclose(f);
-}
+#define FUZZ_NAME "fuzz_prom"
+#include "fuzz/fuzz_util.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc, (void)argv;
     const char *dir = getenv("PL_FUZZ_WRITE_SEEDS");
     if (!dir) return 0;
-    write_seed(dir, "basic.prom",
+    fuzz_write_text(dir, "basic.prom",
                "# HELP parley_requests_total Requests.\n# TYPE parley_requests_total counter\n"
                "parley_requests_total{status=\"ok\"} 40\nparley_slots_busy 3\n");
-    write_seed(dir, "histogram.prom",
+    fuzz_write_text(dir, "histogram.prom",
                "parley_ttft_seconds_bucket{le=\"0.1\"} 3\nparley_ttft_seconds_bucket{le=\"+Inf\"} 4\n"
                "parley_ttft_seconds_sum 0.5\nparley_ttft_seconds_count 4 1700000000000\n");
-    write_seed(dir, "escapes.prom", "m{a=\"x\\\\y\\\"z\\n\",b=\"\",} -Inf\nn NaN\r\n");
+    fuzz_write_text(dir, "escapes.prom", "m{a=\"x\\\\y\\\"z\\n\",b=\"\",} -Inf\nn NaN\r\n");
     return 0;
 }
 

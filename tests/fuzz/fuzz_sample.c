@@ -18,15 +18,8 @@
 
 #include "sample/sample_int.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                           \
-    do {                                                                                      \
-        if (!(cond)) {                                                                        \
-            fprintf(stderr, "fuzz_sample: invariant failed: %s (line %d)\n", #cond, __LINE__); \
-            abort();                                                                          \
-        }                                                                                     \
-    } while (0)
+#define FUZZ_NAME "fuzz_sample"
+#include "fuzz/fuzz_util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 16) return 0;

@@ -18,40 +18,23 @@
 
 #include "server/server_int.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "fuzz_server_request: invariant failed: %s (line %d)\n", #cond, __LINE__); \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
-
-static void write_seed(const char *dir, const char *name, const char *text) {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "wb");
-    if (!f) return;
-    fputs(text, f);
-    fclose(f);
-}
+#define FUZZ_NAME "fuzz_server_request"
+#include "fuzz/fuzz_util.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc;
     (void)argv;
     const char *dir = getenv("PL_FUZZ_WRITE_SEEDS");
     if (!dir) return 0;
-    write_seed(dir, "chat.json",
+    fuzz_write_text(dir, "chat.json",
                "{\"model\":\"m\",\"messages\":[{\"role\":\"system\",\"content\":\"be brief\"},{\"role\":\"user\","
                "\"content\":[{\"type\":\"text\",\"text\":\"hi\"}]}],\"temperature\":0.5,\"top_p\":0.9,\"top_k\":20,"
                "\"min_p\":0.1,\"max_tokens\":16,\"stop\":[\"\\n\",\"END\"],\"seed\":7,\"presence_penalty\":0.5,"
                "\"frequency_penalty\":-0.5,\"logit_bias\":{\"42\":-100,\"7\":2.5},\"stream\":true,"
                "\"stream_options\":{\"include_usage\":true}}");
-    write_seed(dir, "completion.json", "{\"prompt\":[\"once upon\"],\"max_completion_tokens\":3,\"stop\":\"x\"}");
-    write_seed(dir, "unsupported.json", "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"n\":2,\"tools\":[{}]}");
-    write_seed(dir, "bad_types.json", "{\"messages\":[{\"role\":\"user\",\"content\":null}],\"temperature\":\"hot\"}");
+    fuzz_write_text(dir, "completion.json", "{\"prompt\":[\"once upon\"],\"max_completion_tokens\":3,\"stop\":\"x\"}");
+    fuzz_write_text(dir, "unsupported.json", "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"n\":2,\"tools\":[{}]}");
+    fuzz_write_text(dir, "bad_types.json", "{\"messages\":[{\"role\":\"user\",\"content\":null}],\"temperature\":\"hot\"}");
     return 0;
 }
 

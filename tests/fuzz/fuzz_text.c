@@ -21,16 +21,8 @@
 
 #include "parley/text.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                         \
-    do {                                                                                    \
-        if (!(cond)) {                                                                      \
-            fprintf(stderr, "fuzz_text: invariant failed: %s (line %d)\n", #cond, __LINE__); \
-            abort();                                                                        \
-        }                                                                                   \
-    } while (0)
+#define FUZZ_NAME "fuzz_text"
+#include "fuzz/fuzz_util.h"
 
 typedef struct buf {
     char *s;
@@ -166,15 +158,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     return 0;
 }
 
-static void write_seed(const char *dir, const char *name, const char *body, size_t n) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "wb");
-    if (!f) return;
-    fwrite(body, 1, n, f);
-    fclose(f);
-}
-
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc;
     (void)argv;
@@ -188,8 +171,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     static const char s2[] = "\x00\x00\x02\x03\x61\x61\x62\x02\x62\x63"
         "<think>aab abc</think> text_with_underscores \\* www.python.org. \xE4\xBD\xA0\xE5\xA5\xBD\xE3\x80\x82";
     static const char s3[] = "\x0a\x10\x00> quote\n- item\n---\n<https://x.org/y> ![img](p.png) ok";
-    write_seed(dir, "chain", s1, sizeof s1 - 1);
-    write_seed(dir, "kmp", s2, sizeof s2 - 1);
-    write_seed(dir, "markdown", s3, sizeof s3 - 1);
+    fuzz_write_bytes(dir, "chain", s1, sizeof s1 - 1);
+    fuzz_write_bytes(dir, "kmp", s2, sizeof s2 - 1);
+    fuzz_write_bytes(dir, "markdown", s3, sizeof s3 - 1);
     return 0;
 }

@@ -24,16 +24,8 @@
 #include "parley/tokenizer.h"
 #include "tokenizer/tokenizer_int.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                          \
-    do {                                                                                     \
-        if (!(cond)) {                                                                       \
-            fprintf(stderr, "fuzz_tokenizer: invariant failed: %s (line %d)\n", #cond, __LINE__); \
-            abort();                                                                         \
-        }                                                                                    \
-    } while (0)
+#define FUZZ_NAME "fuzz_tokenizer"
+#include "fuzz/fuzz_util.h"
 
 #define MAX_TOK 24
 
@@ -152,12 +144,9 @@ static void write_seeds(const char *dir) {
         "12345678901234567890 3.14 \xC2\xBD \xD0\xBC \xE2\x96\x81 <tool>",
     };
     for (size_t i = 0; i < sizeof seeds / sizeof seeds[0]; i++) {
-        char path[1024];
-        snprintf(path, sizeof path, "%s/seed-tok-%zu", dir, i);
-        FILE *f = fopen(path, "wb");
-        if (!f) return;
-        fwrite(seeds[i], 1, strlen(seeds[i]), f);
-        fclose(f);
+        char name[32];
+        snprintf(name, sizeof name, "seed-tok-%zu", i);
+        fuzz_write_text(dir, name, seeds[i]);
     }
 }
 

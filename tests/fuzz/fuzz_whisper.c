@@ -17,16 +17,8 @@
 #include "parley/whisper.h"
 #include "whisper/whisper_int.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                        \
-    do {                                                                                   \
-        if (!(cond)) {                                                                     \
-            fprintf(stderr, "fuzz_whisper: invariant failed: %s (line %d)\n", #cond, __LINE__); \
-            abort();                                                                       \
-        }                                                                                  \
-    } while (0)
+#define FUZZ_NAME "fuzz_whisper"
+#include "fuzz/fuzz_util.h"
 
 static pl_ctx *ctx;
 
