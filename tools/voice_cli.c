@@ -195,11 +195,7 @@ bool voice_run_audio(pl_voice *v, const pl_audio *a, bool realtime, int64_t sile
         size_t k = a->n_frames - o < frame ? a->n_frames - o : frame;
         if (pl_voice_push(v, a->samples + o, k) != PL_OK) return false;
         if (realtime) {
-            next.tv_nsec += 20000000L;
-            if (next.tv_nsec >= 1000000000L) {
-                next.tv_sec++;
-                next.tv_nsec -= 1000000000L;
-            }
+            pl_timespec_add_ms(&next, 20);
             clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL);
         }
     }

@@ -24,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <time.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -190,6 +191,9 @@ size_t pl_arena_used(const pl_arena *a);
 uint64_t pl_time_ns(void);
 /* Wall-clock microseconds since the Unix epoch (for logs). */
 uint64_t pl_time_wall_us(void);
+/* *ts += ms (ms >= 0), normalized: the absolute deadlines of pthread_cond_timedwait
+ * and clock_nanosleep, from a clock_gettime() of the clock the wait uses. */
+void pl_timespec_add_ms(struct timespec *ts, int64_t ms);
 
 typedef struct pl_timer {
     uint64_t start_ns; /* 0 when stopped */

@@ -20,6 +20,16 @@ uint64_t pl_time_wall_us(void) {
     return clock_ns(CLOCK_REALTIME) / 1000u;
 }
 
+void pl_timespec_add_ms(struct timespec *ts, int64_t ms) {
+    if (!ts || ms <= 0) return;
+    ts->tv_sec += (time_t)(ms / 1000);
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
 void pl_timer_start(pl_timer *t) {
     if (!t) return;
     uint64_t now = pl_time_ns();

@@ -404,11 +404,7 @@ void *pl_srv_sched_main(void *arg) {
         if (s->busy == 0 || st != PL_OK) {
             struct timespec ts;
             clock_gettime(CLOCK_MONOTONIC, &ts);
-            ts.tv_nsec += 100 * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
+            pl_timespec_add_ms(&ts, 100);
             pthread_cond_timedwait(&s->cv, &s->mu, &ts);
             pthread_mutex_unlock(&s->mu);
             continue;

@@ -131,11 +131,7 @@ static void *player_main(void *arg) {
         if (p->dev_gone < p->dev_written) { /* the device plays out: look again in a period */
             struct timespec until;
             clock_gettime(CLOCK_REALTIME, &until);
-            until.tv_nsec += (long)p->p.period_ms * 1000000L;
-            if (until.tv_nsec >= 1000000000L) {
-                until.tv_sec++;
-                until.tv_nsec -= 1000000000L;
-            }
+            pl_timespec_add_ms(&until, p->p.period_ms);
             pthread_cond_timedwait(&p->cv_data, &p->mu, &until);
             if (p->count || p->dev_drop || p->stop) continue;
             pthread_mutex_unlock(&p->mu);
@@ -254,14 +250,7 @@ bool pl_audio_player_wait(pl_audio_player *p, int timeout_ms) {
     if (!p) return true;
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
-    if (timeout_ms >= 0) {
-        until.tv_sec += timeout_ms / 1000;
-        until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
-    }
+    if (timeout_ms >= 0) pl_timespec_add_ms(&until, timeout_ms);
     pthread_mutex_lock(&p->mu);
     bool ok = true;
     while (p->st.played + p->st.dropped < p->st.written && !p->stop) {

@@ -735,14 +735,7 @@ bool pl_voice_wait_idle(pl_voice *v, int timeout_ms) {
     if (!v) return true;
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
-    if (timeout_ms >= 0) {
-        until.tv_sec += timeout_ms / 1000;
-        until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
-    }
+    if (timeout_ms >= 0) pl_timespec_add_ms(&until, timeout_ms);
     pthread_mutex_lock(&v->mu);
     bool ok = true;
     while (v->busy || v->pend_ready || v->trunc_pending) {

@@ -37,6 +37,26 @@ static void test_clocks(void **state) {
     assert_true(w > 1577836800ull * 1000000u); /* after 2020 */
 }
 
+/* deadlines: carries into seconds, whole seconds, no-ops (hand-computed) */
+static void test_timespec_add_ms(void **state) {
+    (void)state;
+    struct timespec ts = { .tv_sec = 10, .tv_nsec = 999000000L };
+    pl_timespec_add_ms(&ts, 2);
+    assert_int_equal(ts.tv_sec, 11);
+    assert_int_equal(ts.tv_nsec, 1000000L);
+    pl_timespec_add_ms(&ts, 2500);
+    assert_int_equal(ts.tv_sec, 13);
+    assert_int_equal(ts.tv_nsec, 501000000L);
+    pl_timespec_add_ms(&ts, 499);
+    assert_int_equal(ts.tv_sec, 14);
+    assert_int_equal(ts.tv_nsec, 0);
+    pl_timespec_add_ms(&ts, 0);
+    pl_timespec_add_ms(&ts, -5);
+    assert_int_equal(ts.tv_sec, 14);
+    assert_int_equal(ts.tv_nsec, 0);
+    pl_timespec_add_ms(NULL, 5);
+}
+
 static void test_timer(void **state) {
     (void)state;
     pl_timer t = { 0 };
@@ -273,6 +293,7 @@ static void test_cpu_features_str(void **state) {
 int test_sys_group(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_clocks),
+        cmocka_unit_test(test_timespec_add_ms),
         cmocka_unit_test(test_timer),
         cmocka_unit_test(test_cpu_consistency),
         cmocka_unit_test(test_cpu_vs_proc),
