@@ -33,13 +33,13 @@ size_t pl_gemm_act_bytes(uint32_t vdt, int64_t k) {
 }
 
 /* The decode kernels' activation format (layouts in gemv_x86.inc): for Q8_0 weights'
- * partners 256 bytes per 128 values, then the k % 128 tail as Q8_0 blocks; for Q8_K
+ * partners 192 bytes per 128 values, then the k % 128 tail as Q8_0 blocks; for Q8_K
  * 384 bytes per 256; rounded to 64. 0 for other types or a bad k. */
 size_t pl_gemv_act_bytes(uint32_t vdt, int64_t k) {
     if (k <= 0 || k > (INT64_MAX >> 4)) return 0;
     uint64_t b;
     if (vdt == PL_TYPE_Q8_0 && k % PL_QK32 == 0)
-        b = (uint64_t)(k / 128) * 256 + (uint64_t)(k % 128 / PL_QK32) * sizeof(pl_block_q8_0);
+        b = (uint64_t)(k / 128) * 192 + (uint64_t)(k % 128 / PL_QK32) * sizeof(pl_block_q8_0);
     else if (vdt == PL_TYPE_Q8_K && k % PL_QKK == 0)
         b = (uint64_t)(k / PL_QKK) * 384;
     else
