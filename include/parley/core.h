@@ -285,6 +285,16 @@ void pl_pool_barrier(pl_pool *pool);
  * (thread i gets a lower range than thread i+1). fn must not call
  * pl_pool_barrier() (threads without a span never reach it). No allocation. */
 void pl_pool_for(pl_pool *pool, int64_t n, int64_t grain, pl_pool_range_fn fn, void *ud);
+/* Like pl_pool_for, but dynamic: threads claim chunks of `chunk` items (the
+ * last may be partial; chunk <= 0 means 1) until the range is used up, so a thread that is preempted or slower (a busy core, a
+ * farther memory node) does less of the work instead of holding the others at
+ * the end. Each thread first takes the chunks of its own static span (as
+ * pl_pool_for would give it) in order, then steals from the back of the
+ * others' spans. Each index is passed exactly once, in whole chunks (or all of
+ * [0, n) in one call on a one-thread pool or when n <= chunk); which thread
+ * gets which chunk is not defined. Costs one (uncontended until stealing)
+ * compare-and-swap per chunk. fn must not call pl_pool_barrier(). No allocation. */
+void pl_pool_for_dynamic(pl_pool *pool, int64_t n, int64_t chunk, pl_pool_range_fn fn, void *ud);
 
 #ifdef __cplusplus
 }

@@ -401,6 +401,92 @@ static void test_pool_for_coverage(void **state) {
     pl_ctx_free(ctx);
 }
 
+/* Dynamic for: every index exactly once, chunk boundaries at multiples of the chunk
+ * (the last chunk partial) or the whole range at once, whatever the pool size; and a slow thread does less: the
+ * owner sleeps in each of its chunks, so the worker takes most of them. */
+typedef struct dyn_state {
+    _Atomic int *hits;
+    int64_t      n, chunk;
+    padded_i64   items[64];
+    int          slow_ith; /* -1: none */
+    _Atomic int  bad;
+} dyn_state;
+
+static void dyn_fn(void *ud, int64_t begin, int64_t end, int ith) {
+    dyn_state *s = ud;
+    int64_t want_end = begin + s->chunk < s->n ? begin + s->chunk : s->n;
+    /* a chunk, or the whole range in one call (one thread, or n <= chunk) */
+    bool chunk_ok = begin % s->chunk == 0 && end == want_end, whole = begin == 0 && end == s->n;
+    if (ith < 0 || ith >= 64 || begin < 0 || !(chunk_ok || whole)) {
+        atomic_store(&s->bad, 1);
+        return;
+    }
+    s->items[ith].v += end - begin;
+    for (int64_t i = begin; i < end; i++) atomic_fetch_add(&s->hits[i], 1);
+    if (ith == s->slow_ith) sleep_ms(2);
+}
+
+static void test_pool_for_dynamic(void **state) {
+    (void)state;
+    static const int64_t ns[] = { 0, 1, 2, 3, 5, 7, 16, 17, 100, 1000, 4097 };
+    static const int64_t chunks[] = { -5, 0, 1, 2, 3, 7, 16, 64, 1000, 5000 };
+    static _Atomic int hits[4097];
+    static dyn_state s;
+    const int max_threads = pl_cpu_detect()->n_logical;
+    int sizes[] = { 1, 2, max_threads };
+    pl_ctx *ctx = NULL;
+    assert_int_equal(pl_ctx_init(&ctx, NULL), PL_OK);
+    for (size_t z = 0; z < 3; z++) {
+        pl_pool *p = NULL;
+        assert_int_equal(pl_pool_init(ctx, sizes[z], &p), PL_OK);
+        for (size_t a = 0; a < sizeof ns / sizeof ns[0]; a++)
+            for (size_t b = 0; b < sizeof chunks / sizeof chunks[0]; b++) {
+                int64_t n = ns[a];
+                memset(&s, 0, sizeof s);
+                for (int64_t i = 0; i < n; i++) atomic_store(&hits[i], 0);
+                s.hits = hits;
+                s.n = n;
+                s.chunk = chunks[b] < 1 ? 1 : chunks[b];
+                s.slow_ith = -1;
+                pl_pool_for_dynamic(p, n, chunks[b], dyn_fn, &s);
+                assert_int_equal(atomic_load(&s.bad), 0);
+                int64_t total = 0;
+                for (int i = 0; i < 64; i++) total += s.items[i].v;
+                assert_int_equal(total, n);
+                for (int64_t i = 0; i < n; i++) assert_int_equal(atomic_load(&hits[i]), 1);
+            }
+        if (pl_pool_n_threads(p) == 2) {
+            /* 64 chunks; the owner sleeps 2 ms after each of its own, the worker
+             * does not: a static split would give each 32, a dynamic one gives the
+             * owner only the few it claims while the worker runs through the rest */
+            memset(&s, 0, sizeof s);
+            for (int64_t i = 0; i < 64; i++) atomic_store(&hits[i], 0);
+            s.hits = hits;
+            s.n = 64;
+            s.chunk = 1;
+            s.slow_ith = 0;
+            pl_pool_for_dynamic(p, 64, 1, dyn_fn, &s);
+            assert_int_equal(atomic_load(&s.bad), 0);
+            for (int64_t i = 0; i < 64; i++) assert_int_equal(atomic_load(&hits[i]), 1);
+            assert_int_equal(s.items[0].v + s.items[1].v, 64);
+            if (s.items[0].v >= 16) fail_msg("the slow owner did %lld of 64 chunks", (long long)s.items[0].v);
+        }
+        /* back to back */
+        memset(&s, 0, sizeof s);
+        for (int64_t i = 0; i < 64; i++) atomic_store(&hits[i], 0);
+        s.hits = hits;
+        s.n = 64;
+        s.chunk = 4;
+        s.slow_ith = -1;
+        for (int k = 0; k < 2000; k++) pl_pool_for_dynamic(p, 64, 4, dyn_fn, &s);
+        for (int64_t i = 0; i < 64; i++) assert_int_equal(atomic_load(&hits[i]), 2000);
+        pl_pool_for_dynamic(p, 10, 1, NULL, NULL); /* ignored */
+        pl_pool_for_dynamic(NULL, 10, 1, dyn_fn, &s);
+        pl_pool_free(p);
+    }
+    pl_ctx_free(ctx);
+}
+
 int test_pool_group(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pool_span_rules),
@@ -412,6 +498,7 @@ int test_pool_group(void) {
         cmocka_unit_test(test_pool_idle_cpu),
         cmocka_unit_test(test_pool_barrier),
         cmocka_unit_test(test_pool_for_coverage),
+        cmocka_unit_test(test_pool_for_dynamic),
     };
     return cmocka_run_group_tests_name("core/pool", tests, NULL, NULL);
 }
