@@ -289,10 +289,10 @@ static void test_matmul_prefill(void **state) {
     (void)state;
     typedef struct { pl_type type; int64_t k, rows, n; } mm_case;
     const mm_case cases[] = {
-        { PL_TYPE_Q4_0, 32 * 19, 37, 45 },  { PL_TYPE_Q4_0, 32 * 40, 16, 32 }, { PL_TYPE_Q4_0, 32, 5, 33 },
+        { PL_TYPE_Q4_0, 32 * 19, 37, 45 },  { PL_TYPE_Q4_0, 32 * 40, 16, 40 }, { PL_TYPE_Q4_0, 32, 5, 41 },
         { PL_TYPE_Q8_0, 32 * 19, 37, 45 },  { PL_TYPE_Q8_0, 32 * 37, 48, 64 }, { PL_TYPE_Q5_0, 32 * 19, 37, 45 },
-        { PL_TYPE_Q5_0, 32 * 33, 21, 40 },  { PL_TYPE_Q4_K, 256 * 3, 37, 45 }, { PL_TYPE_Q4_K, 256 * 5, 17, 33 },
-        { PL_TYPE_Q4_K, 256, 3, 32 },       { PL_TYPE_Q6_K, 256 * 3, 37, 45 }, { PL_TYPE_Q6_K, 256 * 5, 32, 39 },
+        { PL_TYPE_Q5_0, 32 * 33, 21, 40 },  { PL_TYPE_Q4_K, 256 * 3, 37, 45 }, { PL_TYPE_Q4_K, 256 * 5, 17, 41 },
+        { PL_TYPE_Q4_K, 256, 3, 40 },       { PL_TYPE_Q6_K, 256 * 3, 37, 45 }, { PL_TYPE_Q6_K, 256 * 5, 32, 47 },
         { PL_TYPE_Q4_1, 32 * 3, 19, 40 },   { PL_TYPE_F16, 64, 19, 40 },
     };
     pl_ctx *ctx = NULL;
@@ -352,7 +352,7 @@ static void test_matmul_prefill(void **state) {
     pl_ctx_free(ctx);
 }
 
-/* pl_matmul on decode-sized batches (1..31 columns: the decode kernels at levels that
+/* pl_matmul on decode-sized batches (1..39 columns: the decode kernels at levels that
  * have one, else the row dots), through pl_matmul_multi with three matrices as the
  * model's Q/K/V call does: against the scalar reference dots (NMSE <= 1e-6, only float
  * summation order differs), and batch invariance — every column's result is bit-identical
@@ -363,7 +363,7 @@ static void test_matmul_decode(void **state) {
     (void)state;
     const pl_type types[] = { PL_TYPE_Q4_0, PL_TYPE_Q8_0, PL_TYPE_Q5_0, PL_TYPE_Q4_K, PL_TYPE_Q6_K };
     const int64_t ks32[] = { 32, 96, 128, 32 * 19, 2048 + 96 }, ks256[] = { 256, 768, 2304 };
-    const int64_t ns[] = { 1, 2, 3, 4, 5, 7, 8, 9, 13, 31 };
+    const int64_t ns[] = { 1, 2, 3, 4, 5, 7, 8, 9, 13, 31, 39 }; /* up to PL_GEMM_MIN_N - 1 */
     enum { NM = 3 };
     const int64_t rows[NM] = { 37, 16, 5 };
     pl_ctx *ctx = NULL;
@@ -376,7 +376,7 @@ static void test_matmul_decode(void **state) {
         const int64_t *ks = kq ? ks256 : ks32;
         const size_t nk = kq ? sizeof ks256 / sizeof ks256[0] : sizeof ks32 / sizeof ks32[0];
         for (size_t ki = 0; ki < nk; ki++) {
-            const int64_t k = ks[ki], nmax = 31;
+            const int64_t k = ks[ki], nmax = 39;
             uint64_t rb, xb;
             assert_int_equal(pl_type_row_bytes(types[ti], (uint64_t)k, &rb), PL_OK);
             assert_int_equal(pl_type_row_bytes(t->vec_dot_type, (uint64_t)k, &xb), PL_OK);
