@@ -35,6 +35,8 @@ static const char usage_text[] =
     "  --model NAME         the model field (default \"default\")\n"
     "  --api-key KEY        Authorization: Bearer KEY\n"
     "  --temp T             temperature (default 0: greedy)\n"
+    "  --warmup N           requests run one at a time before measuring, not counted\n"
+    "                       (default 1: the server's first request pays page faults)\n"
     "  -h, --help           this text\n";
 
 typedef struct xfer {
@@ -187,13 +189,45 @@ static char *make_body(int idx, int n_words, int max_tokens, const char *model, 
     return b;
 }
 
+static size_t discard(char *p, size_t sz, size_t n, void *ud) {
+    (void)p;
+    (void)ud;
+    return sz * n;
+}
+
+/* One request of the measured shape, alone and not counted (its prompt starts
+ * "request -1:", so it shares no prefix with the measured ones beyond that). */
+static bool warm_up(const char *endpoint, const char *authz, int idx, int n_words, int max_tokens, const char *model,
+                    double temp) {
+    char *body = make_body(-1 - idx, n_words, max_tokens, model, temp);
+    CURL *c = curl_easy_init();
+    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+    if (authz && h) h = curl_slist_append(h, authz);
+    long status = 0;
+    bool ok = false;
+    if (body && c && h) {
+        curl_easy_setopt(c, CURLOPT_URL, endpoint);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(c, CURLOPT_TIMEOUT, 600L);
+        ok = curl_easy_perform(c) == CURLE_OK && curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK &&
+             status == 200;
+    }
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    free(body);
+    return ok;
+}
+
 int cmd_bench_serve(pl_cli *cli, int argc, char **argv) {
     if (pl_cli_wants_help(argc, argv)) {
         fputs(usage_text, stdout);
         return 0;
     }
     const char *url = NULL, *model = "default", *key = NULL, *v;
-    int64_t clients = 1, requests = 0, prompt_tokens = 64, max_tokens = 128;
+    int64_t clients = 1, requests = 0, prompt_tokens = 64, max_tokens = 128, warmup = 1;
     double temp = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -219,6 +253,10 @@ int cmd_bench_serve(pl_cli *cli, int argc, char **argv) {
             lo = 4;
         } else if (pl_cli_is_opt(a, "--max-tokens")) {
             num = &max_tokens;
+        } else if (pl_cli_is_opt(a, "--warmup")) {
+            num = &warmup;
+            lo = 0;
+            hi = 100;
         } else {
             return pl_cli_usage_error(cli, "unexpected argument '%s'", a);
         }
@@ -255,6 +293,16 @@ int cmd_bench_serve(pl_cli *cli, int argc, char **argv) {
     long counted = count_tokens(url, has_v1 ? ul - 3 : ul, key, 64);
     if (counted > 0) n_words = (int)(prompt_tokens * 64 / counted);
     if (n_words < 1) n_words = 1;
+    for (int64_t w = 0; w < warmup; w++) {
+        if (!warm_up(endpoint, key ? authz : NULL, (int)w, n_words, (int)max_tokens, model, temp)) {
+            free(xs);
+            free(ttft);
+            free(tpot);
+            curl_multi_cleanup(multi);
+            curl_global_cleanup();
+            return pl_cli_fail(cli, "warm-up request to %s failed (is the server up? --warmup 0 skips it)", endpoint);
+        }
+    }
     int started = 0, running = 0, finished = 0;
     double t0 = now_s();
     fprintf(stderr, "bench-serve: %s, %d clients, %d requests, prompt ~%d tokens, %d tokens each\n", endpoint,

@@ -1,7 +1,8 @@
 /*
  * test_serve_cli.c - `parley serve` as a process (PL_BIN): --help, an API
  * key file, graceful shutdown on SIGTERM with a stream in flight (it is
- * let finish, then the process exits 0); and, run with the argument "npm",
+ * let finish, then the process exits 0), `parley top` and `parley bench-serve`
+ * against it; and, run with the argument "npm",
  * the official `openai` npm client against it (tests/server/openai_client.mjs;
  * exit 77 only when node itself is missing).
  */
@@ -218,6 +219,54 @@ static void test_top_against_server(void **state) {
     assert_int_equal(stop(&c), 0);
 }
 
+/* `parley bench-serve` against the server: the counts it prints are the server's
+ * (4 requests x 6 tokens), the warm-up request runs first and is not counted (the
+ * server generated 6 more), and a wrong key makes every request an error: exit 1. */
+static void test_bench_serve(void **state) {
+    (void)state;
+    const char *extra[] = { "--api-key", "bskey", NULL };
+    child c;
+    spawn(&c, extra);
+    char cmd[1400], out[8192];
+    snprintf(cmd, sizeof cmd,
+             "'%s' bench-serve --url http://127.0.0.1:%d --api-key bskey -c 2 -n 4 --prompt-tokens 8 --max-tokens 6 "
+             "2>/dev/null",
+             bin, c.port);
+    FILE *f = popen(cmd, "r");
+    assert_non_null(f);
+    size_t n = fread(out, 1, sizeof out - 1, f);
+    out[n] = 0;
+    assert_int_equal(pclose(f), 0);
+    if (!strstr(out, "clients 2  requests 4  ok 4  errors 0  wall ")) fail_msg("bench-serve said: %s", out);
+    assert_non_null(strstr(out, "\ntokens  24 generated, aggregate "));
+    assert_non_null(strstr(out, "\nTTFT    p50 "));
+    http_resp r = { 0 };
+    http_do(c.port, "GET", "/metrics", NULL, 0, "bskey", &r);
+    assert_int_equal(r.status, 200);
+    const char *g = strstr(r.body, "\nparley_generated_tokens_total ");
+    assert_non_null(g);
+    assert_int_equal(atoi(g + strlen("\nparley_generated_tokens_total ")), 30); /* 24 + the warm-up's 6 */
+    http_resp_free(&r);
+    snprintf(cmd, sizeof cmd,
+             "'%s' bench-serve --url http://127.0.0.1:%d --api-key wrong -n 2 --max-tokens 4 --warmup 0 >/dev/null "
+             "2>&1",
+             bin, c.port);
+    int rc = system(cmd);
+    assert_int_equal(WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, 1);
+    /* with the warm-up, the wrong key stops it there with one line */
+    snprintf(cmd, sizeof cmd,
+             "'%s' bench-serve --url http://127.0.0.1:%d --api-key wrong -n 2 --max-tokens 4 2>&1 >/dev/null", bin,
+             c.port);
+    f = popen(cmd, "r");
+    assert_non_null(f);
+    n = fread(out, 1, sizeof out - 1, f);
+    out[n] = 0;
+    rc = pclose(f);
+    assert_int_equal(WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, 1);
+    assert_non_null(strstr(out, "warm-up request to "));
+    assert_int_equal(stop(&c), 0);
+}
+
 static bool have_node(void) {
     return system("node --version >/dev/null 2>&1") == 0;
 }
@@ -259,6 +308,7 @@ int main(int argc, char **argv) {
             cmocka_unit_test(test_help),
             cmocka_unit_test(test_key_file_and_graceful_stop),
             cmocka_unit_test(test_top_against_server),
+            cmocka_unit_test(test_bench_serve),
         };
         rc = cmocka_run_group_tests_name("serve_cli", tests, NULL, NULL);
     }
