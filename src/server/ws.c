@@ -326,7 +326,7 @@ void pl_srv_ws_close(pl_srv_ws *w, uint16_t code, const char *reason) {
         b[1] = (uint8_t)code;
         size_t rl = reason ? strlen(reason) : 0;
         if (rl > sizeof b - 2) rl = sizeof b - 2;
-        memcpy(b + 2, reason, rl);
+        if (rl) memcpy(b + 2, reason, rl); /* reason may be NULL */
         n = 2 + rl;
     }
     pthread_mutex_lock(&w->mu);
