@@ -465,6 +465,7 @@ bool pl_srv_ws_read(pl_srv_ws *w, pl_srv_ws_op *op, const uint8_t **data, size_t
         if (need > w->msg_cap) {
             size_t cap = w->msg_cap ? w->msg_cap : 4096;
             while (cap < need) cap *= 2; /* need <= max_message + 1: cannot overflow */
+            if (cap > w->p.max_message + 1) cap = w->p.max_message + 1; /* 1 MiB + 1, not 2 MiB */
             uint8_t *b = pl_realloc(w->ctx, w->msg, cap);
             if (!b) return fail(w, 1011, "out of memory");
             w->msg = b;

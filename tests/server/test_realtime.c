@@ -22,8 +22,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <civetweb.h>
+
 #include "parley/server.h"
 #include "server/http_util.h"
+#include "server/server_int.h"
 #include "server/ws_util.h"
 
 #define MAX_CONNS 4 /* RT_MAX_CONNS in realtime.c */
@@ -365,6 +368,118 @@ static void test_idle_ping(void **state) {
     pl_server_free(s);
 }
 
+/* A listening socket on the loopback (or any) address of family; its port. */
+static int listen_on(int family, bool any, int *port) {
+    int fd = socket(family, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    socklen_t len;
+    if (family == AF_INET6) {
+        int off = 0;
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off); /* any: a dual-stack listener */
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+        a->sin6_family = AF_INET6;
+        a->sin6_addr = any ? in6addr_any : in6addr_loopback;
+        len = sizeof *a;
+    } else {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        a->sin_family = AF_INET;
+        a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        len = sizeof *a;
+    }
+    if (bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, 4) != 0) {
+        close(fd);
+        return -1;
+    }
+    len = sizeof ss;
+    getsockname(fd, (struct sockaddr *)&ss, &len);
+    *port = ntohs(family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port : ((struct sockaddr_in *)&ss)->sin_port);
+    return fd;
+}
+
+/* pl_srv_ws_find_socket on connections made here: the accepted socket is
+ * found from the fields civetweb fills (remote_addr, remote_port,
+ * server_port), and never the client's end, the listener or a guess. The
+ * server itself cannot show IPv6 here: Debian's civetweb 1.15 is built
+ * without it (mg_check_feature(8) is 0). */
+static void test_find_socket(void **state) {
+    (void)state;
+    static const struct {
+        int         lfamily, cfamily; /* listener, client */
+        bool        any;
+        const char *remote; /* the remote_addr string as civetweb would write it */
+    } cases[] = {
+        { AF_INET, AF_INET, false, "127.0.0.1" },
+        { AF_INET6, AF_INET6, false, "::1" },
+        { AF_INET6, AF_INET, true, "127.0.0.1" },        /* IPv4 client on a dual-stack listener */
+        { AF_INET6, AF_INET, true, "::ffff:127.0.0.1" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int port, lfd = listen_on(cases[i].lfamily, cases[i].any, &port);
+        if (lfd < 0) {
+            fprintf(stderr, "case %zu: no such listener here: skipped\n", i);
+            continue;
+        }
+        int cfd = socket(cases[i].cfamily, SOCK_STREAM, 0);
+        struct sockaddr_storage ss;
+        memset(&ss, 0, sizeof ss);
+        socklen_t len;
+        if (cases[i].cfamily == AF_INET6) {
+            struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+            a->sin6_family = AF_INET6;
+            a->sin6_port = htons((uint16_t)port);
+            a->sin6_addr = in6addr_loopback;
+            len = sizeof *a;
+        } else {
+            struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+            a->sin_family = AF_INET;
+            a->sin_port = htons((uint16_t)port);
+            a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+            len = sizeof *a;
+        }
+        assert_int_equal(connect(cfd, (struct sockaddr *)&ss, len), 0);
+        int sfd = accept(lfd, NULL, NULL);
+        assert_true(sfd >= 0);
+        len = sizeof ss;
+        getsockname(cfd, (struct sockaddr *)&ss, &len);
+        int cport = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                   : ((struct sockaddr_in *)&ss)->sin_port);
+        struct mg_request_info ri;
+        memset(&ri, 0, sizeof ri);
+        snprintf(ri.remote_addr, sizeof ri.remote_addr, "%s", cases[i].remote);
+        ri.remote_port = cport;
+        ri.server_port = port;
+        assert_int_equal(pl_srv_ws_find_socket(&ri), sfd);
+        ri.remote_port = cport == 65535 ? 1 : cport + 1; /* no such peer */
+        assert_int_equal(pl_srv_ws_find_socket(&ri), -1);
+        ri.remote_port = cport;
+        ri.server_port = port == 65535 ? 1 : port + 1; /* no such local port */
+        assert_int_equal(pl_srv_ws_find_socket(&ri), -1);
+        ri.server_port = port;
+        snprintf(ri.remote_addr, sizeof ri.remote_addr, "%s", cases[i].lfamily == AF_INET ? "127.0.0.2" : "::2");
+        assert_int_equal(pl_srv_ws_find_socket(&ri), -1);
+        close(cfd);
+        close(sfd);
+        close(lfd);
+    }
+}
+
+/* The accept value of RFC 6455 section 1.3's example; keys that are not
+ * base64 of 16 bytes are refused. */
+static void test_accept_key(void **state) {
+    (void)state;
+    char out[PL_SRV_WS_ACCEPT_LEN + 1];
+    assert_true(pl_srv_ws_accept_key("dGhlIHNhbXBsZSBub25jZQ==", out));
+    assert_string_equal(out, WS_RFC_ACCEPT);
+    static const char *const bad[] = {
+        "", "dGhlIHNhbXBsZSBub25jZQ=", "dGhlIHNhbXBsZSBub25jZQ===", "AAAAAAAAAAAAAAAAAAAAAAAA", /* 18 bytes */
+        "dGhlIHNhbXBsZSBub25j\tQ==", "dGhlIHNhbXBs ZSBub25jQ==",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) assert_false(pl_srv_ws_accept_key(bad[i], out));
+    assert_false(pl_srv_ws_accept_key(NULL, out));
+}
+
 typedef struct stopper {
     pl_server *s;
     double     took;
@@ -415,6 +530,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_handshake),      cmocka_unit_test(test_bad_frames), cmocka_unit_test(test_fragments),
         cmocka_unit_test(test_stalled_frames), cmocka_unit_test(test_idle_ping),  cmocka_unit_test(test_stop_closes),
+        cmocka_unit_test(test_find_socket),    cmocka_unit_test(test_accept_key),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();

@@ -110,14 +110,20 @@ static inline void ws_send_raw(int fd, uint8_t b0, bool masked, uint64_t claimed
 /* A masked, final text frame. */
 static inline void ws_send_text(int fd, const char *data, size_t n) { ws_send_raw(fd, 0x81, true, n, data, n); }
 
-/* Connect and send "GET /v1/realtime" with the header lines hdrs (each
+/* Connect to the loopback address of family (AF_INET, AF_INET6) and send "GET /v1/realtime" with the header lines hdrs (each
  * ending in CRLF); the response's header block (NUL-terminated) into resp.
  * Reads byte by byte so nothing past the headers is taken. */
-static inline int ws_connect(int port, const char *hdrs, char *resp, size_t cap) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+static inline int ws_connect_on(int family, int port, const char *hdrs, char *resp, size_t cap) {
+    int fd = socket(family, SOCK_STREAM, 0);
+    if (family == AF_INET6) {
+        struct sockaddr_in6 a = { .sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port) };
+        a.sin6_addr = in6addr_loopback;
+        assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    } else {
+        struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    }
     ws_set_timeout(fd, 60);
     char req[2048];
     int n = snprintf(req, sizeof req, "GET /v1/realtime HTTP/1.1\r\nHost: 127.0.0.1\r\n%s\r\n", hdrs);
@@ -129,6 +135,11 @@ static inline int ws_connect(int port, const char *hdrs, char *resp, size_t cap)
     }
     resp[got] = 0;
     return fd;
+}
+
+/* The same on 127.0.0.1. */
+static inline int ws_connect(int port, const char *hdrs, char *resp, size_t cap) {
+    return ws_connect_on(AF_INET, port, hdrs, resp, cap);
 }
 
 /* The handshake of RFC 6455 section 1.3, whose accept value is given there. */
