@@ -373,8 +373,12 @@ static bool rx(pl_srv_ws *w, uint8_t *dst, size_t n) {
             w->why = "write failed";
             return false;
         }
-        ssize_t k = recv(w->fd, dst + got, n - got, MSG_DONTWAIT);
+        /* checked before every read, not only when the socket runs dry: a
+         * client that keeps it full still meets the stop and the deadline */
         uint64_t now = pl_time_ns();
+        if (stopping(w)) return fail(w, 1001, "server shutting down");
+        if (w->deadline && now >= w->deadline) return fail(w, 1008, "frame timeout");
+        ssize_t k = recv(w->fd, dst + got, n - got, MSG_DONTWAIT);
         if (k > 0) {
             got += (size_t)k;
             w->last_rx = now;
@@ -391,8 +395,6 @@ static bool rx(pl_srv_ws *w, uint8_t *dst, size_t n) {
             w->why = "read error";
             return false;
         }
-        if (stopping(w)) return fail(w, 1001, "server shutting down");
-        if (w->deadline && now >= w->deadline) return fail(w, 1008, "frame timeout");
         if (!w->deadline) {
             uint64_t idle = (uint64_t)w->p.idle_ms * 1000000u;
             if (w->ping_at && now - w->ping_at >= idle) return fail(w, 1008, "no answer to a ping");
