@@ -5,7 +5,7 @@
 set -eu
 
 # build toolchain, test framework, fuzzing/sanitizer runtime, library deps
-PKGS="cmake make gcc clang pkg-config libc6-dev libcmocka-dev libclang-rt-14-dev libpcre2-dev libcjson-dev libcurl4-openssl-dev libssl-dev libyaml-dev libcivetweb-dev zlib1g-dev"
+PKGS="cmake make gcc clang pkg-config libc6-dev libcmocka-dev libclang-rt-14-dev libpcre2-dev libcjson-dev libcurl4-openssl-dev libssl-dev libyaml-dev libcivetweb-dev nettle-dev zlib1g-dev"
 # speech: audio I/O, resampling, eSpeak NG (TTS), PocketSphinx + its en-us model (STT),
 # ALSA (microphone and speaker for `parley voice --mic`)
 PKGS="$PKGS libasound2-dev libsndfile1-dev libsamplerate0-dev libespeak-ng-dev espeak-ng-data libpocketsphinx-dev pocketsphinx-en-us"

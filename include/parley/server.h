@@ -70,6 +70,12 @@ typedef struct pl_server_params {
     int         io_timeout_ms;   /* reading headers/body, each write; default 30000 (slowloris) */
     int         ping_ms;         /* SSE keep-alive comment while nothing else is sent; default 5000 */
     int         drain_ms;        /* on stop: let running requests finish this long; default 5000 */
+    /* /v1/realtime (WebSocket): the bytes of a started frame or fragmented
+     * message must all come within frame_timeout (default 20000; else close
+     * 1008); with nothing pending, idle ms of silence sends a ping and as long
+     * again with nothing received closes (1008; default 30000). */
+    int         realtime_frame_timeout_ms;
+    int         realtime_idle_ms;
     pl_think_mode reasoning;     /* default separate: reasoning_content apart from content */
     pl_sampler_params sampling;  /* defaults for what a request leaves out (max_tokens: 0 = the context) */
     /* Speech endpoints (POST /v1/audio/transcriptions and /v1/audio/speech).

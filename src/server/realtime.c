@@ -15,30 +15,31 @@
  *      session's rate), conversation.item.truncated, response.done (with the
  *      turn's metrics), error.
  *
- * Frames: civetweb (1.15) reads them and calls rt_data with the payload
- * unmasked and the frame's first byte (FIN, RSV, opcode). It closes the
- * connection itself, with no close frame, on a 64-bit length over 0x7FFF0000
- * and on a read error (a client that claims more bytes than it sends and
- * hangs up; one that stays silent is waited for with no time limit); it
- * allocates the claimed length before reading the payload, so RT_MAX_FRAME
- * is checked only afterwards; it does NOT refuse a client frame without the
- * mask bit, and the bit is not passed on, so that RFC 6455 rule (5.1: close
- * with 1002) cannot be enforced here (docs/robustness.md rows 28, 34-36).
- * rt_data closes with 1002 on RSV bits, reserved opcodes and bad control
- * frames, and answers pings.
+ * Transport: our own RFC 6455 framing on the connection's socket (ws.c),
+ * not civetweb's WebSocket handlers, as a documented exception: civetweb
+ * 1.15 can neither enforce 5.1 (unmasked client frames: 1002) nor bound a
+ * frame that stalls (it waited forever, so 4 silent clients held every slot);
+ * ws.c's header says what the socket hand-over relies on. The router
+ * (server.c) has checked the API key (401) and the model (503); here: TLS is
+ * refused (501: the socket would carry TLS records), the handshake checked
+ * (400, 426), the connection count (503), the socket found (500 when not:
+ * never a guess), then the 101.
  *
- * Limits: a frame over RT_MAX_FRAME closes the connection with 1009 (civetweb
- * has already read it into memory by then; it bounds frames itself only by
- * its own internal limit); at most RT_MAX_CONNS connections at once (each
- * holds a KV context, a recognizer and a synthesizer); the model must be
- * loaded. Output plays by the clock (the page does not acknowledge playback),
- * so barge-in truncation assumes real-time playback from the first sample.
+ * Limits: a message (fragments together) over RT_MAX_FRAME closes with 1009,
+ * decided from the frame header before its payload is read; a started frame
+ * must complete within realtime_frame_timeout_ms and an idle client answer
+ * a ping within realtime_idle_ms (1008); at most RT_MAX_CONNS connections at
+ * once (each holds a KV context, a recognizer and a synthesizer); the model
+ * must be loaded. Output plays by the clock (the page does not acknowledge
+ * playback), so barge-in truncation assumes real-time playback from the
+ * first sample.
  *
- * Threads: civetweb's connection thread runs the data handler (decode +
- * pl_voice_push); the pipeline's threads run the event callback, which the
- * pipeline serializes, and write to the socket (mg_websocket_write locks the
- * connection). The close handler frees the pipeline (joins its threads)
- * before anything it uses.
+ * Threads: the connection's civetweb worker runs pl_srv_handle_realtime for
+ * the connection's life: the reader loop (decode + pl_voice_push). The
+ * pipeline's threads run the event callback, which the pipeline serializes,
+ * and write frames (ws.c locks per frame). A server stop (state 3) ends the
+ * reader within 100 ms with 1001; the pipeline is freed (its threads joined)
+ * before the handler returns, and the server's drain waits for rt_conns.
  */
 #include <civetweb.h>
 #include <stdio.h>
@@ -54,14 +55,14 @@
 
 typedef struct rt_conn {
     pl_server            *s;
-    struct mg_connection *conn;
+    pl_srv_ws            *ws;
     pl_ctx               *ctx;
     pl_session           *session;
     pl_stt               *stt;
     pl_tts               *tts;
     pl_voice             *voice;
     int                   out_rate;
-    /* the reader thread's (data handler) */
+    /* the reader's (the connection's HTTP worker) */
     float                *pcm;  /* decoded input, RT_MAX_FRAME * 3 / 8 samples at most */
     size_t                pcm_cap;
     uint8_t              *in16; /* base64-decoded input bytes */
@@ -175,7 +176,7 @@ static long b64_decode(const char *in, size_t n, uint8_t *out) {
 /* ---- events out ---- */
 
 static void send_text(rt_conn *c, const char *text, size_t len) {
-    mg_websocket_write(c->conn, MG_WEBSOCKET_OPCODE_TEXT, text, len);
+    pl_srv_ws_send(c->ws, PL_SRV_WS_OP_TEXT, text, len);
 }
 
 static void send_json(rt_conn *c, cJSON *o) {
@@ -291,6 +292,7 @@ static void rt_free(rt_conn *c) {
     pl_tts_free(c->tts);
     pl_stt_free(c->stt);
     pl_session_free(c->session);
+    pl_srv_ws_free(c->ws);
     pl_free(c->ctx, c->pcm);
     pl_free(c->ctx, c->in16);
     pl_free(c->ctx, c->out);
@@ -301,27 +303,10 @@ static void rt_free(rt_conn *c) {
     pl_ctx_free(ctx);
 }
 
-static int rt_connect(const struct mg_connection *conn, void *ud) {
-    pl_server *s = ud;
-    /* the count is taken in ready (the close handler runs only after it) */
-    if (atomic_load(&s->state) != 1 || atomic_load(&s->rt_conns) >= RT_MAX_CONNS) return 1;
-    return pl_srv_authorized((struct mg_connection *)conn, s) ? 0 : 1;
-}
-
-static void rt_ready(struct mg_connection *conn, void *ud) {
-    pl_server *s = ud;
-    rt_conn *c = calloc(1, sizeof *c);
-    pl_ctx_params cp = pl_ctx_default_params();
-    cp.log_level = PL_LOG_LEVEL_NONE;
-    if (!c || pl_ctx_init(&c->ctx, &cp) != PL_OK) {
-        free(c);
-        mg_websocket_write(conn, MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE, "\x03\xf3", 2); /* 1011 */
-        return;
-    }
-    c->s = s;
-    c->conn = conn;
-    atomic_fetch_add(&s->rt_conns, 1);
-    mg_set_user_connection_data(conn, c);
+/* The voice pipeline of the connection; false (with an error event and a
+ * 1011 close sent) when it cannot start. */
+static bool rt_start(rt_conn *c) {
+    pl_server *s = c->s;
     pl_session_params sp = pl_session_default_params();
     sp.n_ctx = s->p.n_ctx;
     sp.n_threads = s->p.n_threads;
@@ -350,42 +335,16 @@ static void rt_ready(struct mg_connection *conn, void *ud) {
         char msg[400];
         snprintf(msg, sizeof msg, "cannot start the voice pipeline: %s", pl_ctx_last_error(c->ctx));
         send_error(c, msg);
-        mg_websocket_write(conn, MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE, "\x03\xf3", 2);
-        return;
+        pl_srv_ws_close(c->ws, 1011, "cannot start the voice pipeline");
+        return false;
     }
     c->out_rate = pl_voice_output_rate(c->voice);
     send_session(c, "session.created");
+    return true;
 }
 
-static int rt_data(struct mg_connection *conn, int bits, char *data, size_t len, void *ud) {
-    (void)ud;
-    rt_conn *c = mg_get_user_connection_data(conn);
-    int op = bits & 0xf;
-    /* civetweb hands over the frame's first byte unchecked: RSV1-3 set with no
-     * extension negotiated (civetweb offers none), a reserved opcode (3-7,
-     * 0xB-0xF), or a control frame fragmented or over 125 bytes must fail the
-     * connection (RFC 6455 5.2, 5.5): 1002 */
-    bool control = op >= 0x8;
-    if ((bits & 0x70) || (op >= 0x3 && op <= 0x7) || op >= 0xB || (control && (!(bits & 0x80) || len > 125))) {
-        pl_log(c && c->s ? c->s->ctx : NULL, PL_LOG_LEVEL_DEBUG, "serve: realtime: bad frame (0x%02x): closing",
-               (unsigned)bits & 0xff);
-        mg_websocket_write(conn, MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE, "\x03\xea" "protocol error", 16); /* 1002 */
-        return 0;
-    }
-    if (op == MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE) {
-        pl_log(c && c->s ? c->s->ctx : NULL, PL_LOG_LEVEL_DEBUG, "serve: realtime: the client closed");
-        return 0;
-    }
-    if (op == MG_WEBSOCKET_OPCODE_PING) { /* civetweb answers pings only with enable_websocket_ping_pong */
-        mg_websocket_write(conn, MG_WEBSOCKET_OPCODE_PONG, data, len);
-        return 1;
-    }
-    if (op != MG_WEBSOCKET_OPCODE_TEXT && op != MG_WEBSOCKET_OPCODE_CONTINUATION) return 1; /* pong, binary */
-    if (len > RT_MAX_FRAME) {
-        mg_websocket_write(conn, MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE, "\x03\xf1" "frame too large", 17); /* 1009 */
-        return 0;
-    }
-    if (!c || !c->voice) return 0;
+/* One event from the client (a whole text message). */
+static void rt_event(rt_conn *c, const char *data, size_t len) {
     bool deep;
     cJSON *j = pl_srv_json_parse(data, len, &deep); /* depth-checked: worker stacks are small */
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(j, "type");
@@ -412,20 +371,88 @@ static int rt_data(struct mg_connection *conn, int bits, char *data, size_t len,
         send_session(c, "session.updated");
     }
     cJSON_Delete(j);
-    return 1;
 }
 
-static void rt_close(const struct mg_connection *conn, void *ud) {
-    pl_server *s = ud;
-    rt_conn *c = mg_get_user_connection_data(conn);
-    if (!c) return;
-    pl_log(s->ctx, PL_LOG_LEVEL_DEBUG, "serve: realtime: connection closed");
+static bool rt_stopping(void *ud) { return atomic_load(&((pl_server *)ud)->state) != 1; }
+
+static void rt_fail(struct mg_connection *conn, pl_server *s, int http, const char *type, const char *code,
+                    const char *msg, const char *extra) {
+    pl_srv_error e;
+    pl_srv_err(&e, http, type, NULL, "%s", msg);
+    e.code = code;
+    pl_srv_send_error(conn, s, &e, extra);
+}
+
+/* The connection on fd after a valid handshake, until it ends. */
+static void rt_serve(struct mg_connection *conn, pl_server *s, int fd, const char *accept) {
+    rt_conn *c = calloc(1, sizeof *c);
+    pl_ctx_params cp = pl_ctx_default_params();
+    cp.log_level = PL_LOG_LEVEL_NONE;
+    if (!c || pl_ctx_init(&c->ctx, &cp) != PL_OK) {
+        free(c);
+        rt_fail(conn, s, 500, "server_error", NULL, "out of memory", NULL);
+        return;
+    }
+    c->s = s;
+    pl_srv_ws_params wp = {
+        .max_message = RT_MAX_FRAME,
+        .frame_timeout_ms = s->p.realtime_frame_timeout_ms,
+        .idle_ms = s->p.realtime_idle_ms,
+        .write_timeout_ms = s->p.io_timeout_ms,
+        .stopping = rt_stopping,
+        .ud = s,
+    };
+    if (pl_srv_ws_init(c->ctx, fd, &wp, &c->ws) != PL_OK) {
+        rt_free(c);
+        rt_fail(conn, s, 500, "server_error", NULL, "out of memory", NULL);
+        return;
+    }
+    pthread_mutex_lock(&s->mu);
+    pl_srv_metrics_count_status(&s->metrics, 101);
+    pthread_mutex_unlock(&s->mu);
+    if (pl_srv_ws_accept(c->ws, accept) && rt_start(c)) {
+        pl_log(s->ctx, PL_LOG_LEVEL_DEBUG, "serve: realtime: connected (fd %d)", fd);
+        pl_srv_ws_op op;
+        const uint8_t *data;
+        size_t len;
+        while (pl_srv_ws_read(c->ws, &op, &data, &len))
+            if (op == PL_SRV_WS_OP_TEXT) rt_event(c, (const char *)data, len); /* binary: not an event */
+    }
+    pl_log(s->ctx, PL_LOG_LEVEL_DEBUG, "serve: realtime: connection closed (%u: %s)",
+           (unsigned)pl_srv_ws_end_code(c->ws), pl_srv_ws_end_reason(c->ws));
     if (c->voice) pl_voice_cancel(c->voice);
+    pl_voice_free(c->voice); /* joins the threads that write events */
+    c->voice = NULL;
+    pl_srv_ws_linger(c->ws);
     rt_free(c);
-    mg_set_user_connection_data(conn, NULL);
-    atomic_fetch_sub(&s->rt_conns, 1);
 }
 
-void pl_srv_realtime_register(pl_server *s) {
-    mg_set_websocket_handler(s->mg, "/v1/realtime", rt_connect, rt_ready, rt_data, rt_close, s);
+void pl_srv_handle_realtime(struct mg_connection *conn, pl_server *s) {
+    const struct mg_request_info *ri = mg_get_request_info(conn);
+    if (ri->is_ssl) { /* ws.c reads the socket itself: TLS records would be read as frames */
+        rt_fail(conn, s, 501, "invalid_request_error", NULL, "/v1/realtime is not served over TLS", NULL);
+        return;
+    }
+    char accept[PL_SRV_WS_ACCEPT_LEN + 1];
+    pl_srv_error e;
+    const char *extra = NULL;
+    if (pl_srv_ws_handshake(conn, accept, &e, &extra) != 0) {
+        pl_srv_send_error(conn, s, &e, extra);
+        return;
+    }
+    if (atomic_fetch_add(&s->rt_conns, 1) >= RT_MAX_CONNS) {
+        rt_fail(conn, s, 503, "unavailable_error", "too_many_connections",
+                "voice mode is in use by " PL_SRV_STR(RT_MAX_CONNS) " connections: try again later",
+                "Retry-After: 5\r\n");
+    } else {
+        int fd = pl_srv_ws_find_socket(ri);
+        if (fd < 0) {
+            pl_log(s->ctx, PL_LOG_LEVEL_ERROR, "serve: realtime: the socket of %s:%d was not found", ri->remote_addr,
+                   ri->remote_port);
+            rt_fail(conn, s, 500, "server_error", NULL, "cannot take over the connection", NULL);
+        } else {
+            rt_serve(conn, s, fd, accept);
+        }
+    }
+    atomic_fetch_sub(&s->rt_conns, 1);
 }

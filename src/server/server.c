@@ -40,6 +40,8 @@ pl_server_params pl_server_default_params(void) {
         .io_timeout_ms = 30000,
         .ping_ms = 5000,
         .drain_ms = 5000,
+        .realtime_frame_timeout_ms = 20000,
+        .realtime_idle_ms = 30000,
         .reasoning = PL_THINK_MODE_SEPARATE,
         .sampling = pl_sampler_default_params(),
         .max_audio_s = 600,
@@ -48,6 +50,7 @@ pl_server_params pl_server_default_params(void) {
 
 const char *pl_srv_reason(int status) {
     switch (status) {
+    case 101: return "Switching Protocols";
     case 200: return "OK";
     case 204: return "No Content";
     case 400: return "Bad Request";
@@ -57,7 +60,9 @@ const char *pl_srv_reason(int status) {
     case 405: return "Method Not Allowed";
     case 408: return "Request Timeout";
     case 413: return "Payload Too Large";
+    case 426: return "Upgrade Required";
     case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
     case 503: return "Service Unavailable";
     case 504: return "Gateway Timeout";
     default: return "Status";
@@ -465,7 +470,7 @@ static void handle_static(struct mg_connection *conn, pl_server *s, const char *
 
 typedef enum route_id {
     R_HEALTH, R_MODELS, R_PROPS, R_METRICS, R_TOKENIZE, R_DETOKENIZE, R_CHAT, R_COMPLETIONS, R_TRANSCRIBE, R_SPEECH,
-    R_COUNT
+    R_REALTIME, R_COUNT
 } route_id;
 
 static const struct route {
@@ -487,6 +492,8 @@ static const struct route {
                        .auth = true, .body = true },
     [R_SPEECH] = { .path = "/v1/audio/speech", .alias = "/audio/speech", .method = "POST", .auth = true,
                    .body = true },
+    /* the WebSocket: the handshake and the connection's life in realtime.c */
+    [R_REALTIME] = { .path = "/v1/realtime", .method = "GET", .auth = true, .needs_model = true },
 };
 
 static int begin_request(struct mg_connection *conn) {
@@ -495,10 +502,6 @@ static int begin_request(struct mg_connection *conn) {
     const char *uri = ri->local_uri ? ri->local_uri : "/";
     const char *method = ri->request_method ? ri->request_method : "";
     int r = 0;
-    if (strcmp(uri, "/v1/realtime") == 0) {
-        const char *up = mg_get_header(conn, "Upgrade");
-        if (up && strcasecmp(up, "websocket") == 0) return 0; /* civetweb's WebSocket handler (realtime.c) */
-    }
     while (r < R_COUNT && strcmp(uri, routes[r].path) != 0 && !(routes[r].alias && strcmp(uri, routes[r].alias) == 0))
         r++;
     if (strcmp(method, "OPTIONS") == 0) { /* a CORS preflight */
@@ -552,6 +555,7 @@ static int begin_request(struct mg_connection *conn) {
     case R_COMPLETIONS: pl_srv_handle_completion(conn, s, PL_SRV_KIND_COMPLETION, body, len); break;
     case R_TRANSCRIBE: pl_srv_handle_transcription(conn, s, body, len); break;
     case R_SPEECH: pl_srv_handle_speech(conn, s, body, len); break;
+    case R_REALTIME: pl_srv_handle_realtime(conn, s); break;
     case R_COUNT: break;
     }
     pl_free(s->ctx, body);
@@ -582,7 +586,8 @@ pl_status pl_server_start(pl_ctx *ctx, const pl_server_params *params, pl_server
     if (p.port < 0 || p.port > 65535 || p.n_slots < 1 || p.n_slots > 256 || p.n_ctx < 0 || p.n_batch < 1 ||
         p.prefill_chunk < 1 || p.timeout_s < 1 || p.max_queue < 0 || p.max_queue > 100000 || p.max_body < 1 ||
         p.max_connections < 1 || p.max_connections > 10000 || p.io_timeout_ms < 1 || p.ping_ms < 1 ||
-        p.drain_ms < 0 || (unsigned)p.reasoning >= PL_THINK_MODE_COUNT)
+        p.drain_ms < 0 || p.realtime_frame_timeout_ms < 1 || p.realtime_idle_ms < 1 ||
+        (unsigned)p.reasoning >= PL_THINK_MODE_COUNT)
         return pl_ctx_err(ctx, PL_ERR_INVALID_ARG, "serve: bad parameters");
     if (p.n_batch < p.n_slots) p.n_batch = p.n_slots; /* every generating slot fits each step */
     pl_server *s = pl_calloc(ctx, 1, sizeof *s);
@@ -657,7 +662,6 @@ pl_status pl_server_start(pl_ctx *ctx, const pl_server_params *params, pl_server
         pl_server_free(s);
         return PL_ERR_IO;
     }
-    pl_srv_realtime_register(s);
     struct mg_server_port sp[4];
     int np = mg_get_server_ports(s->mg, 4, sp);
     s->port = np > 0 ? sp[0].port : p.port;
@@ -724,7 +728,8 @@ void pl_server_stop(pl_server *s) {
     uint64_t deadline = pl_time_ns() + (uint64_t)s->p.drain_ms * 1000000u;
     while (prev == 1 && pl_time_ns() < deadline) {
         pthread_mutex_lock(&s->mu);
-        bool idle = s->busy == 0 && s->queue_len == 0;
+        /* realtime connections end themselves on the state change (realtime.c) */
+        bool idle = s->busy == 0 && s->queue_len == 0 && atomic_load(&s->rt_conns) == 0;
         pthread_mutex_unlock(&s->mu);
         if (idle) break;
         struct timespec ts = { 0, 10 * 1000000L };

@@ -257,8 +257,9 @@ void pl_srv_handle_speech(struct mg_connection *conn, pl_server *s, const char *
 /* The configured recognizer backend and voice (NULL: defaults). */
 const char *pl_srv_audio_stt_backend(const pl_server *s);
 const char *pl_srv_audio_tts_voice(const pl_server *s);
-/* The /v1/realtime WebSocket (realtime.c), registered after mg_start. */
-void pl_srv_realtime_register(pl_server *s);
+/* GET /v1/realtime (realtime.c), after the router's auth and model checks:
+ * the WebSocket handshake, then the connection's whole life on this thread. */
+void pl_srv_handle_realtime(struct mg_connection *conn, pl_server *s);
 /* The request carries the API key (or none is set). */
 bool pl_srv_authorized(struct mg_connection *conn, const pl_server *s);
 /* Prometheus lines of the audio counters (a NUL-terminated string in buf). */
@@ -270,5 +271,65 @@ void pl_srv_send_json(struct mg_connection *conn, pl_server *s, int status, cons
 void pl_srv_send_error(struct mg_connection *conn, pl_server *s, const pl_srv_error *e, const char *extra_headers);
 /* Status-line text for a code. */
 const char *pl_srv_reason(int status);
+
+/* ================= WebSocket (ws.c; RFC 6455, server side) ================= */
+
+struct mg_request_info;
+
+#define PL_SRV_WS_ACCEPT_LEN 28 /* base64 of a SHA-1 */
+
+typedef enum pl_srv_ws_op {
+    PL_SRV_WS_OP_CONT = 0x0,
+    PL_SRV_WS_OP_TEXT = 0x1,
+    PL_SRV_WS_OP_BINARY = 0x2,
+    PL_SRV_WS_OP_CLOSE = 0x8,
+    PL_SRV_WS_OP_PING = 0x9,
+    PL_SRV_WS_OP_PONG = 0xA,
+} pl_srv_ws_op;
+
+/* Sec-WebSocket-Accept for a Sec-WebSocket-Key (base64 of 16 bytes, else
+ * false): base64(SHA-1(key + the RFC's GUID)), NUL-terminated. */
+bool pl_srv_ws_accept_key(const char *key, char out[PL_SRV_WS_ACCEPT_LEN + 1]);
+/* Check an upgrade request's headers (RFC 6455 4.2.1). 0 with the accept
+ * value; else the HTTP status to answer (400, 426) with err filled and
+ * *extra_headers the header lines to add (static, or NULL). */
+int pl_srv_ws_handshake(struct mg_connection *conn, char accept[PL_SRV_WS_ACCEPT_LEN + 1], pl_srv_error *err,
+                        const char **extra_headers);
+/* The descriptor of the TCP connection a request came on, found by its
+ * addresses (see ws.c for why and what it relies on); -1 when none, or when
+ * two different sockets match. Plain HTTP only. */
+int pl_srv_ws_find_socket(const struct mg_request_info *ri);
+
+typedef struct pl_srv_ws_params {
+    size_t max_message;      /* bytes of a message, fragments together; past it 1009 */
+    int    frame_timeout_ms; /* a started frame (or fragmented message) must be whole within this; else 1008 */
+    int    idle_ms;          /* nothing received this long: a ping; as long again: 1008 */
+    int    write_timeout_ms; /* a write that makes no progress this long ends the connection */
+    bool (*stopping)(void *ud); /* polled every 100 ms by the reader and blocked writers: true ends (1001) */
+    void  *ud;
+} pl_srv_ws_params;
+
+/* One connection on fd (not owned: not closed by free). The reader
+ * functions (read, linger) belong to one thread; send and close may be called
+ * from any thread. */
+typedef struct pl_srv_ws pl_srv_ws;
+pl_status pl_srv_ws_init(pl_ctx *ctx, int fd, const pl_srv_ws_params *p, pl_srv_ws **out);
+void pl_srv_ws_free(pl_srv_ws *w);
+/* The 101 response. false: the write failed. */
+bool pl_srv_ws_accept(pl_srv_ws *w, const char *accept);
+/* The next text or binary message (fragments joined), valid until the next
+ * call; pings answered, pongs taken, on the way. false: the connection is
+ * over (the client closed, a protocol error, a timeout, a stop, a broken
+ * write); a close frame was sent when one could be. */
+bool pl_srv_ws_read(pl_srv_ws *w, pl_srv_ws_op *op, const uint8_t **data, size_t *len);
+/* A frame (text, binary, ping, pong); false once closing or broken. */
+bool pl_srv_ws_send(pl_srv_ws *w, pl_srv_ws_op op, const void *data, size_t len);
+/* Send a close frame (once; reason cut at 123 bytes); no data frame after it. */
+void pl_srv_ws_close(pl_srv_ws *w, uint16_t code, const char *reason);
+/* After the end: half-close and discard input until the peer closes (at most 1 s). */
+void pl_srv_ws_linger(pl_srv_ws *w);
+/* Why it ended: the close code sent or received (1006: none), and a phrase. */
+uint16_t pl_srv_ws_end_code(const pl_srv_ws *w);
+const char *pl_srv_ws_end_reason(const pl_srv_ws *w);
 
 #endif

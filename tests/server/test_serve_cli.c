@@ -1,8 +1,9 @@
 /*
  * test_serve_cli.c - `parley serve` as a process (PL_BIN): --help, an API
  * key file, graceful shutdown on SIGTERM with a stream in flight (it is
- * let finish, then the process exits 0), `parley top` and `parley bench-serve`
- * against it; and, run with the argument "npm",
+ * let finish, then the process exits 0) and with a /v1/realtime connection
+ * open (closed with 1001, exit 0 within the drain bound), `parley top` and
+ * `parley bench-serve` against it; and, run with the argument "npm",
  * the official `openai` npm client against it (tests/server/openai_client.mjs;
  * exit 77 only when node itself is missing).
  */
@@ -24,6 +25,7 @@
 #include <unistd.h>
 
 #include "server/http_util.h"
+#include "server/ws_util.h"
 
 static const char *bin;
 static char model_path[1024];
@@ -82,9 +84,8 @@ static void spawn(child *c, const char *const *extra) {
     assert_true(c->port > 0);
 }
 
-/* SIGTERM and the exit status (-1 when it did not exit within 10 s). */
-static int stop(child *c) {
-    kill(c->pid, SIGTERM);
+/* The exit status (-1 when it did not exit within 10 s). */
+static int reap(child *c) {
     for (int i = 0; i < 1000; i++) {
         int st;
         if (waitpid(c->pid, &st, WNOHANG) == c->pid) {
@@ -97,6 +98,12 @@ static int stop(child *c) {
     waitpid(c->pid, NULL, 0);
     close(c->err_fd);
     return -1;
+}
+
+/* SIGTERM and the exit status (-1 when it did not exit within 10 s). */
+static int stop(child *c) {
+    kill(c->pid, SIGTERM);
+    return reap(c);
 }
 
 static void test_help(void **state) {
@@ -169,6 +176,32 @@ static void test_key_file_and_graceful_stop(void **state) {
     assert_int_not_equal(r.curl_rc, 0);
     http_resp_free(&r);
     unlink(key_path);
+}
+
+/* SIGTERM with a /v1/realtime connection open (its voice pipeline running):
+ * the connection is closed with 1001 (going away) and the process exits 0
+ * within the drain bound (5 s). */
+static void test_graceful_stop_with_realtime(void **state) {
+    (void)state;
+    child c;
+    spawn(&c, NULL);
+    char resp[1024];
+    int fd = ws_open(c.port, resp, sizeof resp);
+    assert_non_null(strstr(resp, "HTTP/1.1 101"));
+    char *p;
+    size_t len;
+    assert_int_equal(ws_read_frame(fd, &p, &len), 1);
+    assert_non_null(strstr(p, "session.created"));
+    free(p);
+    double t0 = ws_now();
+    kill(c.pid, SIGTERM);
+    assert_int_equal(ws_wait_close(fd, 10, NULL, NULL), 1001);
+    close(fd);
+    int rc = reap(&c);
+    double dt = ws_now() - t0;
+    fprintf(stderr, "SIGTERM with a realtime connection: exit %d after %.2f s\n", rc, dt);
+    assert_int_equal(rc, 0);
+    assert_true(dt < 5.0);
 }
 
 /* `parley top --once` reads a real server's /metrics and /props (the names the
@@ -307,6 +340,7 @@ int main(int argc, char **argv) {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_help),
             cmocka_unit_test(test_key_file_and_graceful_stop),
+            cmocka_unit_test(test_graceful_stop_with_realtime),
             cmocka_unit_test(test_top_against_server),
             cmocka_unit_test(test_bench_serve),
         };
