@@ -56,10 +56,14 @@ run('voice against parley serve', async (t) => {
                    'can', 'do', 'for', 'you'];
     const hits = words.filter((w) => new RegExp(`\\b${w}\\b`).test(transcript));
     check(hits.length >= 3, `transcript shares ${hits.length} words with jfk.txt`);
-    // the first answer that got its latency bar: on a loaded machine recognition
-    // slows down and the next utterance barges in on the first answers before they
-    // speak (their bubbles say "generated 0"); a later utterance's answer completes
-    const a = page.locator('.msg.assistant:has(.stagebar .bar)').first();
+    // the first answer that spoke and got its latency bar: on a loaded machine
+    // recognition slows down and the next utterance barges in on the first answers
+    // before they speak (their bubbles say "generated 0", or they have text and no
+    // audio yet); a later utterance's answer completes. So: wait for audio deltas,
+    // then for an answer whose bar has the voice-to-voice figure.
+    await page.waitForFunction(() => (window.events['response.audio.delta'] || 0) +
+                                     (window.events['response.output_audio.delta'] || 0) > 0, null, { timeout: 120000 });
+    const a = page.locator('.msg.assistant:has(.stagebar .bar)').filter({ hasText: /voice-to-voice \d/ }).first();
     await a.locator('.stagebar .bar').waitFor({ timeout: 90000 });
     const ev = await page.evaluate(() => window.events);
     console.log(`      events: ${JSON.stringify(ev)}`);
