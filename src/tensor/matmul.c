@@ -183,8 +183,9 @@ static void run_for(pl_pool *pool, int64_t n, int64_t grain, pl_pool_range_fn fn
  * for a moment (another process's burst on a 2-core machine) held the other at the end
  * of every matmul. Llama-3.2-1B Q4_0 decode, 2 threads: beside intermittent builds
  * 18-20 tok/s split equally, 23-52 with stealing; beside a steady nice-10 busy loop
- * 12.6-13.1 vs 13.5-13.7 (a thread preempted for a whole time slice still holds its
- * chunk: stealing cannot help there, fewer threads would); quiet, the same within the
+ * 19.7-21.5 vs 21.0-25.1; beside a full-priority one ~17 both (a thread preempted for
+ * a whole time slice still holds its chunk: stealing cannot help there, fewer threads
+ * would); quiet, the same within the
  * host's noise (4 alternating pairs: 48.6 vs 50.8 tok/s mean; Qwen2.5-0.5B 107.7 vs
  * 107.3; pp512 unchanged). */
 #define PL_MM_CHUNKS 24
