@@ -19,6 +19,7 @@
  * scheduler frees its slot at its next step.
  */
 #include <civetweb.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -261,15 +262,59 @@ static void stream(struct mg_connection *conn, job *j) {
 
 /* ---- one answer ---- */
 
+/* The client's half of the connection is closed (it sent its FIN, or the
+ * connection reset): poll only, nothing is read. */
+static bool peer_closed(int fd) {
+    struct pollfd p = { .fd = fd, .events = POLLRDHUP };
+    return poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
+#define WATCH_MS 250 /* how often a waiting non-streaming request looks at its client */
+
+/* Non-streaming: nothing is written before the answer, so a client that leaves
+ * cannot show through a failed write as it does for a stream. From WATCH_MS on,
+ * the request's socket is found by its addresses (pl_srv_ws_find_socket, the
+ * documented exception of ws.c: plain HTTP only, civetweb does not touch the
+ * socket while the handler runs) and polled for the client's FIN every
+ * WATCH_MS: a client that hung up frees its slot within ~WATCH_MS, not at the
+ * end of its answer or its timeout. Like nginx, a half-close counts as leaving.
+ * Cost: one descriptor scan per request that runs past WATCH_MS, then one
+ * poll() per WATCH_MS. */
 static void whole(struct mg_connection *conn, job *j) {
     pl_server *s = j->s;
     pl_srv_req *r = j->r;
-    struct timespec ts = { .tv_sec = (time_t)(j->deadline / 1000000000u), .tv_nsec = (long)(j->deadline % 1000000000u) };
+    const struct mg_request_info *ri = mg_get_request_info(conn);
+    const uint64_t every = (uint64_t)WATCH_MS * 1000000u;
+    uint64_t watch = pl_time_ns() + every; /* the next look at the client */
+    int fd = -1;
+    bool looked = false, gone = false;
     pthread_mutex_lock(&s->mu);
-    while (!r->done)
-        if (pthread_cond_timedwait(&r->cv, &s->mu, &ts) != 0) break;
+    while (!r->done) {
+        uint64_t now = pl_time_ns();
+        if (now >= j->deadline) break;
+        if (now >= watch) { /* (the scheduler signals every step: look by the clock) */
+            pthread_mutex_unlock(&s->mu);
+            if (!looked) {
+                looked = true;
+                if (ri && !ri->is_ssl) fd = pl_srv_ws_find_socket(ri);
+            }
+            gone = fd >= 0 && peer_closed(fd);
+            watch = pl_time_ns() + every;
+            pthread_mutex_lock(&s->mu);
+            if (gone) break;
+            continue;
+        }
+        uint64_t wake = watch < j->deadline ? watch : j->deadline;
+        struct timespec ts = { .tv_sec = (time_t)(wake / 1000000000u), .tv_nsec = (long)(wake % 1000000000u) };
+        pthread_cond_timedwait(&r->cv, &s->mu, &ts);
+    }
     bool done = r->done;
     pthread_mutex_unlock(&s->mu);
+    if (gone && !done) {
+        pl_log(s->ctx, PL_LOG_LEVEL_DEBUG, "serve: the client left before its answer: canceled");
+        cancel(j);
+        return;
+    }
     if (!done) {
         cancel(j);
         pl_srv_error e;

@@ -27,6 +27,9 @@
  *    caller answers 500.
  * Cost: one scan of /proc/self/fd per upgrade (two getsockname/getpeername
  * calls per descriptor; without /proc the range below RLIMIT_NOFILE, capped).
+ * api.c uses pl_srv_ws_find_socket too, only to poll() a non-streaming
+ * request's socket for the client's FIN while its answer is generated (it
+ * reads and writes nothing there).
  *
  * Reader: poll() then recv(MSG_DONTWAIT) of exactly the bytes needed (header,
  * extended length + mask, payload). Every check that the header allows is

@@ -303,6 +303,44 @@ static void test_disconnect_during_prefill(void **state) {
     http_resp_free(&r);
 }
 
+/* A non-streaming request writes nothing before its answer: the server watches the
+ * socket for the client's FIN instead (api.c, every 250 ms). The client leaves during
+ * decode (a close) and, on a second request, half-closes (shutdown of its write side):
+ * both free the slot well before the requests' 4+ s of steps. */
+static void test_disconnect_non_streaming(void **state) {
+    (void)state;
+    const char *body = "{\"max_tokens\":24,\"ignore_eos\":true,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+    for (int half = 0; half < 2; half++) {
+        step_sleep_us = 200 * 1000; /* >= 24 steps = 4.8 s */
+        int fd = connect_raw();
+        char req[1024];
+        snprintf(req, sizeof req,
+                 "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 "Content-Length: %zu\r\n\r\n%s", strlen(body), body);
+        send_all(fd, req);
+        int busy = 0;
+        for (int i = 0; i < 200 && !busy; i++) {
+            busy = metric("parley_slots_busy");
+            if (!busy) usleep(5000);
+        }
+        assert_int_equal(busy, 1);
+        usleep(600 * 1000); /* decoding now, past the first watch */
+        if (half) shutdown(fd, SHUT_WR);
+        else close(fd);
+        double t0 = now_ms();
+        while (metric("parley_slots_busy") != 0 && now_ms() - t0 < 6000) usleep(10000);
+        double freed = now_ms() - t0;
+        step_sleep_us = 0;
+        if (half) close(fd);
+        if (!(freed < 1500)) fail_msg("%s: slot freed after %.0f ms", half ? "half-close" : "close", freed);
+    }
+    const char *next = "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_tokens\":2}";
+    http_resp r = { 0 };
+    http_do(port, "POST", "/v1/chat/completions", next, strlen(next), NULL, &r);
+    assert_int_equal(r.status, 200);
+    http_resp_free(&r);
+}
+
 static int setup(void **state) {
     (void)state;
     pl_ctx_params cp = pl_ctx_default_params();
@@ -348,6 +386,7 @@ int main(void) {
         cmocka_unit_test(test_chunked_never_ends),
         cmocka_unit_test(test_too_many_connections),
         cmocka_unit_test(test_disconnect_during_prefill),
+        cmocka_unit_test(test_disconnect_non_streaming),
     };
     int rc = cmocka_run_group_tests_name("server_robust", tests, setup, teardown);
     curl_global_cleanup();
