@@ -228,6 +228,13 @@ static inline bool pl_size_align_up(size_t x, size_t align, size_t *out) {
     return pl_size_add(x, align - r, out);
 }
 
+/* ---- text ---- */
+
+/* Whether s[0..n) is well-formed UTF-8: no overlong forms, surrogates or code
+ * points past U+10FFFF, and no sequence cut by the end. Pure; O(n), ASCII runs
+ * 8 bytes at a time. */
+bool pl_utf8_valid(const char *s, size_t n);
+
 /* ---- CPU features ---- */
 
 typedef struct pl_cpu_features {

@@ -67,6 +67,30 @@ size_t pl_utf8_trim(const char *s, size_t n) {
     return n;
 }
 
+bool pl_utf8_valid(const char *s, size_t n) {
+    const unsigned char *u = (const unsigned char *)s;
+    for (size_t i = 0; i < n;) {
+        if (i + 8 <= n) { /* ASCII 8 bytes at a time (most of the text this sees) */
+            uint64_t w;
+            memcpy(&w, u + i, 8);
+            if ((w & 0x8080808080808080ull) == 0) {
+                i += 8;
+                continue;
+            }
+        }
+        if (u[i] < 0x80) {
+            i++;
+            continue;
+        }
+        size_t bad = 0;
+        bool trunc = false;
+        size_t len = utf8_seq(u + i, n - i, &bad, &trunc);
+        if (!len) return false;
+        i += len;
+    }
+    return true;
+}
+
 size_t pl_json_escape(char *dst, size_t cap, const char *s, size_t n, size_t *consumed) {
     static const char hex[] = "0123456789abcdef";
     const unsigned char *u = (const unsigned char *)s;

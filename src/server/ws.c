@@ -37,7 +37,8 @@
  * (no extension is negotiated), reserved opcodes, unmasked frames, control
  * frames fragmented or over 125 bytes, a 64-bit length with the top bit set,
  * a continuation with no message open or a new data frame inside one (all
- * 1002), and a frame that would take the message past max_message (1009).
+ * 1002), and a frame that would take the message past max_message (1009); a
+ * complete text message that is not UTF-8 is 1007.
  * Once a frame's first byte arrives (or a fragmented message's first frame),
  * the rest must come within frame_timeout_ms (else 1008); with nothing
  * pending, idle_ms of silence sends a ping and as long again without any
@@ -482,6 +483,9 @@ bool pl_srv_ws_read(pl_srv_ws *w, pl_srv_ws_op *op, const uint8_t **data, size_t
         w->msg_len += (size_t)plen;
         w->msg_open = !fin;
         if (fin) {
+            /* a text message must be UTF-8 (RFC 6455 8.1: fail with 1007) */
+            if (w->msg_op == PL_SRV_WS_OP_TEXT && !pl_utf8_valid((const char *)w->msg, w->msg_len))
+                return fail(w, 1007, "text message is not UTF-8");
             w->msg[w->msg_len] = 0;
             *op = w->msg_op;
             *data = w->msg;

@@ -179,7 +179,7 @@ pl_status pl_bpe_encode(pl_tok_scratch *s, const char *text, size_t len, pl_tok_
     const pl_tokenizer *t = s->tok;
     s->out = out;
     s->repaired = NULL;
-    if (pl_utf8_valid((const uint8_t *)text, len))
+    if (pl_utf8_valid(text, len)) /* parley/core.h */
         return pl_regex_split(&t->regex, &s->rx, &t->bytemap, text, len, on_word, s);
 
     /* Invalid UTF-8: the regexes see U+FFFD for each invalid byte; the words

@@ -29,8 +29,6 @@
 int pl_utf8_decode(const uint8_t *s, size_t n, uint32_t *cp);
 /* Encode cp (<= 0x10FFFF) into out[4]; returns the length. */
 int pl_utf8_encode(uint32_t cp, uint8_t *out);
-/* True when s[0..n) is entirely valid UTF-8. ASCII runs go 8 bytes at a time. */
-bool pl_utf8_valid(const uint8_t *s, size_t n);
 /* Length 0..3 of a trailing incomplete sequence at the end of s[0..n) that
  * more bytes could still complete into valid UTF-8. */
 size_t pl_utf8_incomplete_tail(const uint8_t *s, size_t n);

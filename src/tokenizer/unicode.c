@@ -69,29 +69,6 @@ int pl_utf8_encode(uint32_t cp, uint8_t *out) {
     return 4;
 }
 
-bool pl_utf8_valid(const uint8_t *s, size_t n) {
-    size_t i = 0;
-    while (i < n) {
-        if (i + 8 <= n) {
-            uint64_t w;
-            memcpy(&w, s + i, 8);
-            if ((w & 0x8080808080808080ull) == 0) {
-                i += 8;
-                continue;
-            }
-        }
-        if (s[i] < 0x80) {
-            i++;
-            continue;
-        }
-        uint32_t cp;
-        int l = pl_utf8_decode(s + i, n - i, &cp);
-        if (l == 0) return false;
-        i += (size_t)l;
-    }
-    return true;
-}
-
 size_t pl_utf8_incomplete_tail(const uint8_t *s, size_t n) {
     /* A candidate starts at most 3 bytes from the end: a lead byte followed
      * only by bytes that keep the sequence completable. */

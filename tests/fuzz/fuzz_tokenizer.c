@@ -231,13 +231,13 @@ static void run_one(int k, const uint8_t *data, size_t size, bool parse) {
     pl_detok *d = g_dt[k];
     pl_detok_reset(d);
     size_t sl = 0;
-    bool valid_in = pl_utf8_valid(data, size);
+    bool valid_in = pl_utf8_valid((const char *)data, size);
     for (size_t i = 0; i < n; i++) {
         const char *p;
         size_t pl;
         CHECK(pl_detok_push(d, ids_buf[i], &p, &pl) == PL_OK);
         CHECK(pl_detok_pending(d) <= 3);
-        if (valid_in && !has_unk) CHECK(pl_utf8_valid((const uint8_t *)p, pl));
+        if (valid_in && !has_unk) CHECK(pl_utf8_valid(p, pl));
         memcpy(stream_buf + sl, p, pl);
         sl += pl;
     }

@@ -225,8 +225,31 @@ static void test_bad_frames(void **state) {
         close(fd);
         assert_health(port);
     }
-    /* a header claiming 100 MB: 1009 at once, from the header alone (the payload is never sent) */
+    /* a text message that is not UTF-8 (RFC 6455 8.1): 1007, whole or across fragments;
+     * the same bytes in a binary message are not checked (ignored, the session goes on) */
+    static const char bad_utf8[] = "[\"\xC3\x28\"]", cut_lead[] = "[\"\xE2\x82";
     int fd = open_session(port);
+    ws_send_raw(fd, 0x81, true, sizeof bad_utf8 - 1, bad_utf8, sizeof bad_utf8 - 1);
+    assert_int_equal(ws_wait_close(fd, 10, NULL, NULL), 1007);
+    close(fd);
+    fd = open_session(port);
+    ws_send_raw(fd, 0x01, true, sizeof cut_lead - 1, cut_lead, sizeof cut_lead - 1); /* a character split over frames: fine */
+    ws_send_raw(fd, 0x80, true, 3, "\xAC\"]", 3);
+    ws_send_raw(fd, 0x82, true, sizeof bad_utf8 - 1, bad_utf8, sizeof bad_utf8 - 1);
+    ws_send_raw(fd, 0x89, true, 2, "ok", 2);
+    char *pp;
+    size_t pl;
+    int op;
+    while ((op = ws_read_frame(fd, &pp, &pl)) == 0x1) free(pp); /* the error event for "[\"€\"]" */
+    assert_int_equal(op, 0xA); /* still open: the pong */
+    free(pp);
+    ws_send_raw(fd, 0x01, true, 3, "[\"\xE2", 3); /* ... but a message that ends inside one: 1007 */
+    ws_send_raw(fd, 0x80, true, 2, "\"]", 2);
+    assert_int_equal(ws_wait_close(fd, 10, NULL, NULL), 1007);
+    close(fd);
+    assert_health(port);
+    /* a header claiming 100 MB: 1009 at once, from the header alone (the payload is never sent) */
+    fd = open_session(port);
     double t0 = ws_now();
     ws_send_raw(fd, 0x81, true, 100u << 20, NULL, 0);
     assert_int_equal(ws_wait_close(fd, 10, NULL, NULL), 1009);

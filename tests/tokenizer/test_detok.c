@@ -93,7 +93,7 @@ static void feed_cuts(pl_detok *d, const pl_tokenizer *t, const char *s, size_t 
         const char *p;
         size_t pl;
         assert_int_equal(pl_detok_push(d, sub_id(t, s, start, end), &p, &pl), PL_OK);
-        assert_true(pl_utf8_valid((const uint8_t *)p, pl)); /* never a partial sequence */
+        assert_true(pl_utf8_valid(p, pl)); /* never a partial sequence */
         memcpy(out + ol, p, pl);
         ol += pl;
         /* everything up to the last complete character is out, the rest held */

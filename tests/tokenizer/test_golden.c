@@ -208,7 +208,7 @@ static void round_trip_file(const char *name, int rounds) {
                 const char *t;
                 size_t tl;
                 assert_int_equal(pl_detok_push(dt, ids[i], &t, &tl), PL_OK);
-                if (!invalid && tl) assert_true(pl_utf8_valid((const uint8_t *)t, tl));
+                if (!invalid && tl) assert_true(pl_utf8_valid(t, tl));
                 memcpy(stream + sl, t, tl);
                 sl += tl;
             }
