@@ -78,7 +78,6 @@ struct pl_pool {
 
     _Alignas(POOL_LINE) _Atomic int bar_count;
     _Atomic uint32_t bar_gen;
-
 };
 
 /* ---- waiting ---- */
@@ -304,8 +303,8 @@ void pl_pool_for(pl_pool *pool, int64_t n, int64_t grain, pl_pool_range_fn fn, v
 
 /* Work stealing over static spans: thread i owns the chunks of pl_pool_span's
  * span i and claims them front to back (so on a quiet machine each thread streams
- * one contiguous range, as with pl_pool_for: interleaving chunks across threads
- * measured 3-5% slower decode); a thread whose span is used up steals chunks
+ * one contiguous range, as with pl_pool_for: chunks from one shared counter,
+ * interleaved across threads, measured up to 5% slower decode); a thread whose span is used up steals chunks
  * from the back of the others'. A claim is one CAS on a line the owner holds
  * until somebody steals. */
 static inline uint64_t span_pack(uint64_t front, uint64_t back) { return front | back << 32; }
