@@ -4,7 +4,8 @@
  * see pl_matmul(), the per-type work is whatever the table's row points at.
  *
  * Cost: the n activation rows are converted once to the weight's vec_dot_type
- * (split over threads by row), then the weight rows are split over threads; each
+ * (split over threads by row), then the weight rows are split over threads (each
+ * its own span, idle ones stealing the others' last chunks: run_dynamic); each
  * weight row is read once and dotted with all n activation rows while it is in cache.
  */
 #include <string.h>
@@ -67,7 +68,7 @@ size_t pl_matmul_work_size(uint32_t w_type, int64_t k, int64_t n) {
 #define PL_CONVERT_INLINE (16 * 4096) /* values converted inline rather than on the pool */
 /* Activation rows from which the GEMM runs (below: the decode kernels). Measured per
  * column (one thread, 512 x 2048 in L2, Q4_0 / Q4_K / Q8_0 alike): the decode kernels
- * ~8 us at 8-31 columns, the GEMM 8.9 at 32, 8.0 at 40, 7.3 at 48 (its panel packing
+ * ~8 us at 8-31 columns (so 32-39 too), the GEMM 8.9 at 32, 8.0 at 40, 7.3 at 48 (its panel packing
  * is shared by fewer columns below that). */
 #define PL_GEMM_MIN_N 40
 
@@ -185,9 +186,8 @@ static void run_for(pl_pool *pool, int64_t n, int64_t grain, pl_pool_range_fn fn
  * 18-20 tok/s split equally, 23-52 with stealing; beside a steady nice-10 busy loop
  * 19.7-21.5 vs 21.0-25.1; beside a full-priority one ~17 both (a thread preempted for
  * a whole time slice still holds its chunk: stealing cannot help there, fewer threads
- * would); quiet, the same within the
- * host's noise (4 alternating pairs: 48.6 vs 50.8 tok/s mean; Qwen2.5-0.5B 107.7 vs
- * 107.3; pp512 unchanged). */
+ * would); quiet, the same within the host's noise (4 alternating pairs: 48.6 vs
+ * 50.8 tok/s mean; Qwen2.5-0.5B 107.7 vs 107.3; pp512 unchanged). */
 #define PL_MM_CHUNKS 24
 static void run_dynamic(pl_pool *pool, int64_t n, int64_t unit, pl_pool_range_fn fn, void *ud) {
     if (n <= 0) return;
