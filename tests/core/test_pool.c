@@ -347,9 +347,11 @@ static void for_fn(void *ud, int64_t begin, int64_t end, int ith) {
     for (int64_t i = begin; i < end; i++) atomic_fetch_add(&s->hits[i], 1);
 }
 
+/* range sizes both parallel fors are run over (the hit counters hold the largest) */
+static const int64_t ns[] = { 0, 1, 2, 3, 5, 7, 16, 17, 100, 1000, 4097 };
+
 static void test_pool_for_coverage(void **state) {
     (void)state;
-    static const int64_t ns[] = { 0, 1, 2, 3, 5, 7, 16, 17, 100, 1000, 4097 };
     static const int64_t grains[] = { -5, 0, 1, 2, 3, 7, 16, 64, 1000 };
     static _Atomic int hits[4097];
     static for_state s;
@@ -428,7 +430,6 @@ static void dyn_fn(void *ud, int64_t begin, int64_t end, int ith) {
 
 static void test_pool_for_dynamic(void **state) {
     (void)state;
-    static const int64_t ns[] = { 0, 1, 2, 3, 5, 7, 16, 17, 100, 1000, 4097 };
     static const int64_t chunks[] = { -5, 0, 1, 2, 3, 7, 16, 64, 1000, 5000 };
     static _Atomic int hits[4097];
     static dyn_state s;

@@ -13,6 +13,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+/* The fixture model a server test loads: $PL_FIXTURE_DIR/name into path. 0 when it is
+ * readable; 77 (skip) without PL_FIXTURE_DIR; 1, with a line on stderr, when missing. */
+static inline int http_test_fixture(const char *name, char *path, size_t cap) {
+    const char *dir = getenv("PL_FIXTURE_DIR");
+    if (!dir) return 77;
+    snprintf(path, cap, "%s/%s", dir, name);
+    if (access(path, R_OK) != 0) {
+        fprintf(stderr, "no fixture %s\n", path);
+        return 1;
+    }
+    return 0;
+}
 
 typedef struct http_resp {
     long   status;

@@ -715,13 +715,8 @@ static void test_realtime_ws(void **state) {
 }
 
 int main(void) {
-    const char *dir = getenv("PL_FIXTURE_DIR");
-    if (!dir) return 77;
-    snprintf(model_path, sizeof model_path, "%s/tiny-qwen2-f32.gguf", dir);
-    if (access(model_path, R_OK) != 0) {
-        fprintf(stderr, "no fixture %s\n", model_path);
-        return 1;
-    }
+    int fx = http_test_fixture("tiny-qwen2-f32.gguf", model_path, sizeof model_path);
+    if (fx) return fx;
     const char *shared = getenv("PL_SHARED_DIR");
     if (shared) {
         snprintf(jfk_path, sizeof jfk_path, "%s/audio/jfk.wav", shared);

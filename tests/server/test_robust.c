@@ -265,6 +265,40 @@ static void test_too_many_connections(void **state) {
     good_request_ms();
 }
 
+/* POST body to /v1/chat/completions on a raw connection and wait until the request
+ * holds the slot; returns the socket. */
+static int post_raw_until_busy(const char *body) {
+    int fd = connect_raw();
+    char req[4600];
+    snprintf(req, sizeof req,
+             "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+             "Content-Length: %zu\r\n\r\n%s", strlen(body), body);
+    send_all(fd, req);
+    int busy = 0;
+    for (int i = 0; i < 200 && !busy; i++) {
+        busy = metric("parley_slots_busy");
+        if (!busy) usleep(5000);
+    }
+    assert_int_equal(busy, 1);
+    return fd;
+}
+
+/* Milliseconds until no slot is busy (limit_ms at most). */
+static double ms_until_slot_free(double limit_ms) {
+    double t0 = now_ms();
+    while (metric("parley_slots_busy") != 0 && now_ms() - t0 < limit_ms) usleep(10000);
+    return now_ms() - t0;
+}
+
+/* The next request is served. */
+static void assert_next_served(void) {
+    const char *next = "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_tokens\":2}";
+    http_resp r = { 0 };
+    http_do(port, "POST", "/v1/chat/completions", next, strlen(next), NULL, &r);
+    assert_int_equal(r.status, 200);
+    http_resp_free(&r);
+}
+
 /* A client that sends a long prompt and leaves during its prefill: the slot is
  * freed and the next request is served at once. A stream's disconnect is seen
  * when a write fails; during a prefill the only writes are the keep-alive probes
@@ -278,29 +312,12 @@ static void test_disconnect_during_prefill(void **state) {
     for (int i = 0; i < 180; i++) body[k++] = (char)('a' + i % 26);
     snprintf(body + k, sizeof body - (size_t)k, "\"}]}");
     step_sleep_us = 200 * 1000; /* the whole request takes >= 16 steps = 3.2 s */
-    int fd = connect_raw();
-    char req[4600];
-    snprintf(req, sizeof req,
-             "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-             "Content-Length: %zu\r\n\r\n%s", strlen(body), body);
-    send_all(fd, req);
-    int busy = 0;
-    for (int i = 0; i < 200 && !busy; i++) {
-        busy = metric("parley_slots_busy");
-        if (!busy) usleep(5000);
-    }
-    assert_int_equal(busy, 1); /* prefilling (12 steps of 16 tokens at 200 ms) */
+    int fd = post_raw_until_busy(body); /* prefilling (12 steps of 16 tokens at 200 ms) */
     close(fd);
-    double t0 = now_ms();
-    while (metric("parley_slots_busy") != 0 && now_ms() - t0 < 5000) usleep(10000);
-    double freed = now_ms() - t0;
+    double freed = ms_until_slot_free(5000);
     step_sleep_us = 0;
     assert_true(freed < 1500); /* within a few steps of the close, well before the 3.2 s request */
-    const char *next = "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_tokens\":2}";
-    http_resp r = { 0 };
-    http_do(port, "POST", "/v1/chat/completions", next, strlen(next), NULL, &r);
-    assert_int_equal(r.status, 200);
-    http_resp_free(&r);
+    assert_next_served();
 }
 
 /* A non-streaming request writes nothing before its answer: the server watches the
@@ -312,33 +329,16 @@ static void test_disconnect_non_streaming(void **state) {
     const char *body = "{\"max_tokens\":24,\"ignore_eos\":true,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
     for (int half = 0; half < 2; half++) {
         step_sleep_us = 200 * 1000; /* >= 24 steps = 4.8 s */
-        int fd = connect_raw();
-        char req[1024];
-        snprintf(req, sizeof req,
-                 "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                 "Content-Length: %zu\r\n\r\n%s", strlen(body), body);
-        send_all(fd, req);
-        int busy = 0;
-        for (int i = 0; i < 200 && !busy; i++) {
-            busy = metric("parley_slots_busy");
-            if (!busy) usleep(5000);
-        }
-        assert_int_equal(busy, 1);
+        int fd = post_raw_until_busy(body);
         usleep(600 * 1000); /* decoding now, past the first watch */
         if (half) shutdown(fd, SHUT_WR);
         else close(fd);
-        double t0 = now_ms();
-        while (metric("parley_slots_busy") != 0 && now_ms() - t0 < 6000) usleep(10000);
-        double freed = now_ms() - t0;
+        double freed = ms_until_slot_free(6000);
         step_sleep_us = 0;
         if (half) close(fd);
         if (!(freed < 1500)) fail_msg("%s: slot freed after %.0f ms", half ? "half-close" : "close", freed);
     }
-    const char *next = "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_tokens\":2}";
-    http_resp r = { 0 };
-    http_do(port, "POST", "/v1/chat/completions", next, strlen(next), NULL, &r);
-    assert_int_equal(r.status, 200);
-    http_resp_free(&r);
+    assert_next_served();
 }
 
 static int setup(void **state) {

@@ -824,13 +824,8 @@ static void test_tokenize_and_static(void **state) {
 }
 
 int main(void) {
-    const char *dir = getenv("PL_FIXTURE_DIR");
-    if (!dir) return 77;
-    snprintf(model_path, sizeof model_path, "%s/tiny-qwen2-f32.gguf", dir);
-    if (access(model_path, R_OK) != 0) {
-        fprintf(stderr, "no fixture %s\n", model_path);
-        return 1;
-    }
+    int fx = http_test_fixture("tiny-qwen2-f32.gguf", model_path, sizeof model_path);
+    if (fx) return fx;
     pl_ctx_params cp = pl_ctx_default_params();
     cp.log_level = PL_LOG_LEVEL_WARN;
     if (pl_ctx_init(&ctx, &cp) != PL_OK) return 1;
