@@ -19,6 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cli_run.h"
 #include "parley/engine.h"
 #include "parley/model.h"
 
@@ -28,54 +29,23 @@ static pl_ctx *ctx;
 static pl_model *model;
 static pl_engine *engine;
 
-typedef struct run_result {
-    int   code;
-    char *out, *err;
-} run_result;
-
-static char *slurp(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) n = 0;
-    if (b) b[n] = 0;
-    fclose(f);
-    return b;
-}
-
-/* Run `printf '%s' STDIN | parley chat ARGS` in an empty environment (no
+/* Run `parley chat ARGS` with STDIN's text on stdin in an empty environment (no
  * user config: HOME and XDG_CONFIG_HOME point at the temp dir). stdin NULL:
  * /dev/null. */
-static run_result run(const char *stdin_text, const char *fmt, ...) {
-    char args[2048], cmd[8192], o[300], e[300], in[300];
+static cli_result run(const char *stdin_text, const char *fmt, ...) {
+    char args[2048], chat_args[2100], pre[900], in[300];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(args, sizeof args, fmt, ap);
     va_end(ap);
-    snprintf(o, sizeof o, "%s/out", tmpdir);
-    snprintf(e, sizeof e, "%s/err", tmpdir);
+    snprintf(chat_args, sizeof chat_args, "chat %s", args);
     snprintf(in, sizeof in, "%s/in", tmpdir);
     FILE *f = fopen(in, "wb");
     assert_non_null(f);
     if (stdin_text) fputs(stdin_text, f);
     fclose(f);
-    snprintf(cmd, sizeof cmd, "cd '%s' && env -i HOME='%s' XDG_CONFIG_HOME='%s' '%s' chat %s >'%s' 2>'%s' <'%s'",
-             tmpdir, tmpdir, tmpdir, bin, args, o, e, stdin_text ? in : "/dev/null");
-    int st = system(cmd);
-    run_result r = { .code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 };
-    r.out = slurp(o);
-    r.err = slurp(e);
-    assert_non_null(r.out);
-    assert_non_null(r.err);
-    return r;
-}
-
-static void run_free(run_result *r) {
-    free(r->out);
-    free(r->err);
+    snprintf(pre, sizeof pre, "cd '%s' && env -i HOME='%s' XDG_CONFIG_HOME='%s'", tmpdir, tmpdir, tmpdir);
+    return cli_run(tmpdir, bin, pre, stdin_text ? in : NULL, chat_args);
 }
 
 typedef struct collect {
@@ -125,25 +95,25 @@ static void test_one_shot(void **state) {
     char want[8192];
     const char *turns[] = { "hello" };
     expected(NULL, turns, 1, 8, want, sizeof want);
-    run_result r = run(NULL, COMMON " -p hello", model_path);
+    cli_result r = run(NULL, COMMON " -p hello", model_path);
     assert_int_equal(r.code, 0);
     assert_string_equal(r.out, want);
     /* one stats line: 24 prompt tokens, nothing cached */
     assert_non_null(strstr(r.err, "[prompt 24 tokens, 0 cached | ttft "));
-    run_free(&r);
+    cli_result_free(&r);
     /* --no-stats: stderr stays empty */
     r = run(NULL, COMMON " --no-stats -p hello", model_path);
     assert_int_equal(r.code, 0);
     assert_string_equal(r.out, want);
     assert_string_equal(r.err, "");
-    run_free(&r);
+    cli_result_free(&r);
     /* -p -: all of stdin is the prompt (its final newline dropped) */
     const char *multi[] = { "hello\nthere" };
     expected("be brief", multi, 1, 8, want, sizeof want);
     r = run("hello\nthere\n", COMMON " --system 'be brief' -p -", model_path);
     assert_int_equal(r.code, 0);
     assert_string_equal(r.out, want);
-    run_free(&r);
+    cli_result_free(&r);
 }
 
 static void test_piped(void **state) {
@@ -152,7 +122,7 @@ static void test_piped(void **state) {
     const char *turns[] = { "hello", "again" };
     expected("sys", turns, 2, 8, want, sizeof want);
     /* empty lines are skipped; /stats and /save go to stderr and a file */
-    run_result r = run("hello\n\n/stats\nagain\n/save conv.json\n", COMMON " --system sys", model_path);
+    cli_result r = run("hello\n\n/stats\nagain\n/save conv.json\n", COMMON " --system sys", model_path);
     assert_int_equal(r.code, 0);
     assert_string_equal(r.out, want);
     assert_non_null(strstr(r.err, "[prompt 37 tokens, 0 cached")); /* 13 for the system message */
@@ -164,11 +134,11 @@ static void test_piped(void **state) {
     int prompt = 0, cached = 0;
     assert_int_equal(sscanf(second, "[prompt %d tokens, %d cached", &prompt, &cached), 2);
     assert_true(cached >= 13 + 24 && cached < prompt);
-    run_free(&r);
+    cli_result_free(&r);
 
     char path[512];
     snprintf(path, sizeof path, "%s/conv.json", tmpdir);
-    char *json = slurp(path);
+    char *json = cli_slurp(path, NULL);
     assert_non_null(json);
     pl_conv *c = NULL;
     assert_int_equal(pl_conv_init(ctx, &c), PL_OK);
@@ -187,7 +157,7 @@ static void test_piped(void **state) {
     assert_int_equal(r.code, 0);
     assert_string_equal(r.out, want3 + strlen(want));
     assert_non_null(strstr(r.err, "loaded 4 messages"));
-    run_free(&r);
+    cli_result_free(&r);
     pl_conv_free(c);
 
     /* /reset, then the first turn again gives the first answer again */
@@ -199,32 +169,32 @@ static void test_piped(void **state) {
     char both[8192];
     snprintf(both, sizeof both, "%s%s", want1, want1);
     assert_string_equal(r.out, both);
-    run_free(&r);
+    cli_result_free(&r);
 }
 
 static void test_errors(void **state) {
     (void)state;
-    run_result r = run(NULL, "--help");
+    cli_result r = run(NULL, "--help");
     assert_int_equal(r.code, 0);
     assert_non_null(strstr(r.out, "usage: parley chat"));
-    run_free(&r);
+    cli_result_free(&r);
     r = run(NULL, "-m '%s/none.gguf' -p hi", tmpdir);
     assert_int_equal(r.code, 1);
     assert_string_equal(r.out, "");
     assert_non_null(strstr(r.err, "parley chat: "));
-    run_free(&r);
+    cli_result_free(&r);
     r = run(NULL, COMMON " --bogus", model_path);
     assert_int_equal(r.code, 2);
-    run_free(&r);
+    cli_result_free(&r);
     r = run(NULL, COMMON " --reasoning loud -p hi", model_path);
     assert_int_equal(r.code, 2);
-    run_free(&r);
+    cli_result_free(&r);
     r = run(NULL, COMMON " --chat-template nosuch -p hi", model_path);
     assert_int_equal(r.code, 2);
-    run_free(&r);
+    cli_result_free(&r);
     r = run(NULL, COMMON " -c 600000000 -p hi", model_path);
     assert_int_equal(r.code, 2);
-    run_free(&r);
+    cli_result_free(&r);
     /* a bad command or an unreadable file in a pipe: the turns still run, exit 1 */
     char want[4096];
     const char *one[] = { "hello" };
@@ -234,12 +204,12 @@ static void test_errors(void **state) {
     assert_string_equal(r.out, want);
     assert_non_null(strstr(r.err, "unknown command '/bogus'"));
     assert_non_null(strstr(r.err, "nosuch.json"));
-    run_free(&r);
+    cli_result_free(&r);
     /* a context too small for max_tokens */
     r = run(NULL, "-m '%s' -c 16 -n 16 -p hi", model_path);
     assert_int_equal(r.code, 1);
     assert_non_null(strstr(r.err, "no room"));
-    run_free(&r);
+    cli_result_free(&r);
     /* a template file, and one that does not compile */
     char tpath[512];
     snprintf(tpath, sizeof tpath, "%s/t.jinja", tmpdir);
@@ -250,7 +220,7 @@ static void test_errors(void **state) {
     r = run(NULL, COMMON " --chat-template-file t.jinja -p hi", model_path);
     assert_int_equal(r.code, 1);
     assert_non_null(strstr(r.err, "line 1"));
-    run_free(&r);
+    cli_result_free(&r);
 }
 
 int main(void) {

@@ -24,6 +24,7 @@
 #include <stdatomic.h>
 #include <sys/wait.h>
 
+#include "cli_run.h"
 #include "parley/audio.h"
 #include "parley/stt.h"
 #include "parley/tts.h"
@@ -533,30 +534,13 @@ static void test_stt_table(void **state) {
 
 /* ---- the CLI ---- */
 
-typedef struct run_result { int code; char *out, *err; size_t out_len; } run_result;
-
-static run_result run(const char *fmt, ...) {
-    char args[2048], cmd[4096], o[300], e[300];
+static cli_result run(const char *fmt, ...) {
+    char args[2048];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(args, sizeof args, fmt, ap);
     va_end(ap);
-    snprintf(o, sizeof o, "%s/out", tmpdir);
-    snprintf(e, sizeof e, "%s/err", tmpdir);
-    snprintf(cmd, sizeof cmd, "'%s' %s >'%s' 2>'%s' </dev/null", getenv("PL_BIN"), args, o, e);
-    int st = system(cmd);
-    run_result r = { .code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 };
-    size_t n;
-    r.out = test_read_file(o, &r.out_len);
-    r.err = test_read_file(e, &n);
-    assert_non_null(r.out);
-    assert_non_null(r.err);
-    return r;
-}
-
-static void run_free(run_result *r) {
-    free(r->out);
-    free(r->err);
+    return cli_run(tmpdir, getenv("PL_BIN"), NULL, NULL, args);
 }
 
 static void test_cli(void **state) {
@@ -564,11 +548,11 @@ static void test_cli(void **state) {
     if (!getenv("PL_BIN")) skip();
     char wav[300];
     snprintf(wav, sizeof wav, "%s/say.wav", tmpdir);
-    run_result r = run("speak --voice en-us+klatt --stats 'She bought a new car last week.' -o '%s'", wav);
+    cli_result r = run("speak --voice en-us+klatt --stats 'She bought a new car last week.' -o '%s'", wav);
     assert_int_equal(r.code, 0);
     assert_int_equal(r.out_len, 0); /* the product went to the file */
     assert_non_null(strstr(r.err, "first chunk"));
-    run_free(&r);
+    cli_result_free(&r);
     SF_INFO info = { 0 };
     SNDFILE *f = sf_open(wav, SFM_READ, &info);
     assert_non_null(f);
@@ -581,14 +565,14 @@ static void test_cli(void **state) {
     assert_true(strncmp(r.out, "1\n00:00:00,", 11) == 0);
     assert_non_null(strstr(r.out, " --> "));
     assert_non_null(strstr(r.out, "car last week"));
-    run_free(&r);
+    cli_result_free(&r);
     r = run("transcribe --format json '%s'", wav);
     assert_int_equal(r.code, 0);
     assert_true(strncmp(r.out, "{\"text\":\"", 9) == 0);
-    run_free(&r);
+    cli_result_free(&r);
     r = run("transcribe --format vtt '%s'", wav);
     assert_true(strncmp(r.out, "WEBVTT\n\n", 8) == 0);
-    run_free(&r);
+    cli_result_free(&r);
 
     /* raw PCM to stdout at 16 kHz, read back as --raw */
     char pcm[300];
@@ -599,11 +583,11 @@ static void test_cli(void **state) {
     FILE *pf = fopen(pcm, "wb");
     fwrite(r.out, 1, r.out_len, pf);
     fclose(pf);
-    run_free(&r);
+    cli_result_free(&r);
     r = run("transcribe --raw 16000 '%s'", pcm);
     assert_int_equal(r.code, 0);
     assert_true(r.out_len > 1);
-    run_free(&r);
+    cli_result_free(&r);
 
     /* refusals: one line, exit 1 */
     char bad[300];
@@ -619,36 +603,36 @@ static void test_cli(void **state) {
     assert_int_equal(r.code, 1);
     assert_non_null(strstr(r.err, "0 channels"));
     assert_int_equal(strchr(r.err, '\n') - r.err + 1, (long)strlen(r.err));
-    run_free(&r);
+    cli_result_free(&r);
     r = run("transcribe --max-seconds 1 '%s'", wav);
     assert_int_equal(r.code, 1);
     assert_non_null(strstr(r.err, "limit"));
-    run_free(&r);
+    cli_result_free(&r);
     r = run("transcribe /nonexistent.wav");
     assert_int_equal(r.code, 1);
-    run_free(&r);
+    cli_result_free(&r);
     r = run("transcribe --format xml '%s'", wav);
     assert_int_equal(r.code, 2);
-    run_free(&r);
+    cli_result_free(&r);
     r = run("speak 'hi'");
     assert_int_equal(r.code, 2);
-    run_free(&r);
+    cli_result_free(&r);
     r = run("speak --speed 9 'hi' -o x.wav");
     assert_int_equal(r.code, 2);
-    run_free(&r);
+    cli_result_free(&r);
     r = run("speak --voice nope 'hi' -o '%s'", wav);
     assert_int_equal(r.code, 1);
     assert_non_null(strstr(r.err, "no voice 'nope'"));
-    run_free(&r);
+    cli_result_free(&r);
     r = run("speak --list-voices");
     assert_int_equal(r.code, 0);
     assert_non_null(strstr(r.out, "en-us "));
     assert_non_null(strstr(r.out, "+klatt"));
-    run_free(&r);
+    cli_result_free(&r);
     r = run("transcribe --help");
     assert_int_equal(r.code, 0);
     assert_non_null(strstr(r.out, "--format"));
-    run_free(&r);
+    cli_result_free(&r);
 }
 
 static int setup(void **state) {

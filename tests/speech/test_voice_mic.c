@@ -22,6 +22,7 @@
 
 #include <cmocka.h>
 
+#include "cli_run.h"
 #include "parley/audio.h"
 #include "parley/audio_dev.h"
 #include "speech/speech_test.h"
@@ -196,46 +197,16 @@ static void test_player(void **state) {
 
 /* ---- the CLI ---- */
 
-typedef struct run_result {
-    int   code;
-    char *out, *err;
-    double secs;
-} run_result;
-
 /* Run "$PL_BIN args" in dir (cwd) with HOME=home and env_extra
  * ("NAME=value ..." or ""), stdout and stderr to files. */
-static run_result run_cli(const char *dir, const char *env_extra, const char *fmt, ...) {
-    char args[4096], cmd[8192], o[256], e[256];
+static cli_result run_cli(const char *dir, const char *env_extra, const char *fmt, ...) {
+    char args[4096], pre[2048];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(args, sizeof args, fmt, ap);
     va_end(ap);
-    snprintf(o, sizeof o, "%s/out", home);
-    snprintf(e, sizeof e, "%s/err", home);
-    snprintf(cmd, sizeof cmd, "cd '%s' && env HOME='%s' %s '%s' %s >'%s' 2>'%s' </dev/null", dir, home, env_extra,
-             getenv("PL_BIN"), args, o, e);
-    run_result r = { 0 };
-    double t0 = now_s();
-    int st = system(cmd);
-    r.secs = now_s() - t0;
-    r.code = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-    size_t n;
-    r.out = test_read_file(o, &n);
-    r.err = test_read_file(e, &n);
-    assert_non_null(r.out);
-    assert_non_null(r.err);
-    return r;
-}
-
-static void run_free(run_result *r) {
-    free(r->out);
-    free(r->err);
-}
-
-static size_t count_lines(const char *s) {
-    size_t n = 0;
-    for (; *s; s++) n += *s == '\n';
-    return n;
+    snprintf(pre, sizeof pre, "cd '%s' && env HOME='%s' %s", dir, home, env_extra);
+    return cli_run(home, getenv("PL_BIN"), pre, NULL, args);
 }
 
 static const char *fixture(char *buf, size_t cap) {
@@ -249,7 +220,7 @@ static void test_cli_mic_null(void **state) {
     (void)state;
     char fx[512];
     if (!fixture(fx, sizeof fx)) skip();
-    run_result r = run_cli(home, "",
+    cli_result r = run_cli(home, "",
                            "voice -m '%s' --mic --mic-device null --speaker-device null --duration 2 --json -t 1", fx);
     if (r.code != 0) print_message("stderr: %s\n", r.err);
     assert_int_equal(r.code, 0);
@@ -259,14 +230,14 @@ static void test_cli_mic_null(void **state) {
     assert_non_null(strstr(r.out, ",\"xruns\":{\"capture\":0,\"playback\":0}}\n"));
     assert_true(r.secs >= 2.0); /* --duration is wall time: the null device is paced */
     assert_non_null(strstr(r.err, "listening on 'null', speaking on 'null'"));
-    run_free(&r);
+    cli_result_free(&r);
 
     /* text output: the summary line, and the stderr note */
     r = run_cli(home, "", "voice -m '%s' --mic --mic-device null --speaker-device null --duration 0.5 -t 1", fx);
     assert_int_equal(r.code, 0);
     assert_string_equal(r.out, "== summary: 0 turns ==\n");
     assert_non_null(strstr(r.err, "parley voice: no speech heard\n"));
-    run_free(&r);
+    cli_result_free(&r);
 }
 
 static void test_cli_mic_sigint(void **state) {
@@ -296,27 +267,27 @@ static void test_cli_mic_errors(void **state) {
     char fx[512];
     if (!fixture(fx, sizeof fx)) skip();
     /* a capture device that does not exist: one line naming it and ALSA's reason */
-    run_result r = run_cli(home, "", "voice -m '%s' --mic --mic-device pl-no-such-mic --speaker-device null", fx);
+    cli_result r = run_cli(home, "", "voice -m '%s' --mic --mic-device pl-no-such-mic --speaker-device null", fx);
     assert_int_equal(r.code, 1);
-    assert_int_equal(count_lines(r.err), 1);
+    assert_int_equal(cli_count_lines(r.err), 1);
     assert_string_equal(r.err, "parley voice: --mic: capture device 'pl-no-such-mic': No such file or directory "
                                "(`arecord -L` lists the devices)\n");
     assert_string_equal(r.out, "");
-    run_free(&r);
+    cli_result_free(&r);
     /* the same for the speaker (found after the model is loaded) */
     r = run_cli(home, "", "voice -m '%s' --mic --mic-device null --speaker-device pl-no-such-speaker -t 1", fx);
     assert_int_equal(r.code, 1);
-    assert_int_equal(count_lines(r.err), 1);
+    assert_int_equal(cli_count_lines(r.err), 1);
     assert_non_null(strstr(r.err, "playback device 'pl-no-such-speaker': No such file or directory"));
-    run_free(&r);
+    cli_result_free(&r);
     /* usage */
     r = run_cli(home, "", "voice -m '%s' --in x.wav --duration 2", fx);
     assert_int_equal(r.code, 2);
-    run_free(&r);
+    cli_result_free(&r);
     r = run_cli(home, "", "voice -m '%s' --mic --duration -1", fx);
     assert_int_equal(r.code, 2);
     assert_non_null(strstr(r.err, "bad --duration '-1'"));
-    run_free(&r);
+    cli_result_free(&r);
 }
 
 /* jfk.wav through a file-backed ALSA capture device: a live turn with what
@@ -332,7 +303,7 @@ static void test_cli_mic_speech(void **state) {
     pl_audio_free(a);
     /* 4 s: "And so, my fellow Americans," and the pause after it; the rest is
      * cut by --duration (the utterance in progress ends there) */
-    run_result r = run_cli(home, "",
+    cli_result r = run_cli(home, "",
                            "voice -m '%s' --mic --mic-device pljfk --speaker-device null --duration 4 --fixture-words "
                            "-n 12 -t 1 --json",
                            fx);
@@ -345,7 +316,7 @@ static void test_cli_mic_speech(void **state) {
     assert_non_null(strstr(r.out, "\"metrics\":{\"turn\":"));   /* a turn was answered */
     assert_null(strstr(r.out, "\"summary\":{\"turns\":0,"));
     assert_non_null(strstr(r.out, "\"spoken\":\""));
-    run_free(&r);
+    cli_result_free(&r);
     snprintf(rc, sizeof rc, "%s", raw);
     unlink(rc);
 }
@@ -364,36 +335,36 @@ static void test_cli_config(void **state) {
     fprintf(f, "llm:\n  model: %s\n  max_tokens: 5\nspeech:\n  end_of_turn_ms: 700\n", fx);
     fclose(f);
     /* no -m: the model comes from --config */
-    run_result r = run_cli(home, "", "voice --config '%s' --mic --mic-device null --speaker-device null --duration 0.3 -t 1",
+    cli_result r = run_cli(home, "", "voice --config '%s' --mic --mic-device null --speaker-device null --duration 0.3 -t 1",
                            yaml);
     if (r.code != 0) print_message("stderr: %s\n", r.err);
     assert_int_equal(r.code, 0);
     char want[700];
     snprintf(want, sizeof want, "speaking on 'null' (%s)", fx);
     assert_non_null(strstr(r.err, want));
-    run_free(&r);
+    cli_result_free(&r);
     /* ... or from ./parley.yaml, found in the working directory */
     r = run_cli(dir, "", "voice --mic --mic-device null --speaker-device null --duration 0.3 -t 1");
     assert_int_equal(r.code, 0);
     assert_non_null(strstr(r.err, want));
-    run_free(&r);
+    cli_result_free(&r);
     /* ... or from PARLEY_LLM_MODEL */
     r = run_cli(home, "PARLEY_LLM_MODEL='" "'", "voice --mic --mic-device null --speaker-device null --duration 0.3");
     assert_int_equal(r.code, 2); /* an empty model: the usage error */
     assert_non_null(strstr(r.err, "no model"));
-    run_free(&r);
+    cli_result_free(&r);
     char env[700];
     snprintf(env, sizeof env, "PARLEY_LLM_MODEL='%s'", fx);
     r = run_cli(home, env, "voice --mic --mic-device null --speaker-device null --duration 0.3 -t 1");
     assert_int_equal(r.code, 0);
     assert_non_null(strstr(r.err, want));
-    run_free(&r);
+    cli_result_free(&r);
     /* a flag wins over the file */
     r = run_cli(dir, "", "voice -m '%s/pl-no-such-model.gguf' --mic --mic-device null --speaker-device null --duration 0.3",
                 home);
     assert_int_equal(r.code, 1);
     assert_non_null(strstr(r.err, "pl-no-such-model.gguf"));
-    run_free(&r);
+    cli_result_free(&r);
     /* a bad value in the file is the file's error, with its line */
     f = fopen(yaml, "w");
     assert_non_null(f);
@@ -402,12 +373,12 @@ static void test_cli_config(void **state) {
     r = run_cli(dir, "", "voice --mic --mic-device null --duration 0.3");
     assert_int_equal(r.code, 1);
     assert_non_null(strstr(r.err, "parley.yaml:2"));
-    run_free(&r);
+    cli_result_free(&r);
     /* a bad flag value: the key table's range, a usage error */
     r = run_cli(home, "", "voice -m '%s' --silence-ms 5 --mic --mic-device null --duration 0.3", fx);
     assert_int_equal(r.code, 2);
     assert_non_null(strstr(r.err, "--silence-ms"));
-    run_free(&r);
+    cli_result_free(&r);
     unlink(yaml);
     rmdir(dir);
 }

@@ -22,6 +22,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "cli_run.h"
 #include "http_server.h"
 #include "parley/store.h"
 #include "test_store.h"
@@ -32,50 +33,15 @@ static char tmpdir[256], store[300], endpoint[64];
 static unsigned char *blob;
 static size_t blob_len = 300017;
 
-typedef struct run_result {
-    int   code;
-    char *out, *err;
-} run_result;
-
-static char *slurp(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return strdup("");
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    if (fread(b, 1, (size_t)n, f) != (size_t)n) n = 0;
-    b[n] = 0;
-    fclose(f);
-    return b;
-}
-
-static run_result run(const char *fmt, ...) {
-    char args[2048], cmd[4096], o[300], e[300];
+/* Run "$PL_BIN args" against the test store and the local HTTP server. */
+static cli_result run(const char *fmt, ...) {
+    char args[2048], pre[700];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(args, sizeof args, fmt, ap);
     va_end(ap);
-    snprintf(o, sizeof o, "%s/out", tmpdir);
-    snprintf(e, sizeof e, "%s/err", tmpdir);
-    snprintf(cmd, sizeof cmd, "PARLEY_HOME='%s' PARLEY_HF_ENDPOINT='%s' '%s' %s >'%s' 2>'%s' </dev/null", store,
-             endpoint, bin, args, o, e);
-    int st = system(cmd);
-    run_result r = { .code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 };
-    r.out = slurp(o);
-    r.err = slurp(e);
-    return r;
-}
-
-static void run_free(run_result *r) {
-    free(r->out);
-    free(r->err);
-}
-
-static int count_lines(const char *s) {
-    int n = 0;
-    for (; *s; s++) n += *s == '\n';
-    return n;
+    snprintf(pre, sizeof pre, "PARLEY_HOME='%s' PARLEY_HF_ENDPOINT='%s'", store, endpoint);
+    return cli_run(tmpdir, bin, pre, NULL, args);
 }
 
 /* Line k (0 = header) of `parley list` has exactly these columns. */
@@ -105,7 +71,7 @@ static bool list_row_is(const char *out, int k, const char *name, const char *si
 static void test_cli_pull_list_rm(void **state) {
     (void)state;
     hs_route(hs, "/files/cli-a.gguf", HS_OK, blob, blob_len, NULL, 0);
-    run_result r = run("pull %s/files/cli-a.gguf", endpoint);
+    cli_result r = run("pull %s/files/cli-a.gguf", endpoint);
     assert_int_equal(r.code, 0);
     char want[512];
     snprintf(want, sizeof want, "%s/cli-a.gguf\n", store);
@@ -116,7 +82,7 @@ static void test_cli_pull_list_rm(void **state) {
     assert_non_null(strstr(r.err, "parley pull: cli-a: done, 293.0 KiB, sha256 "));
     want[strlen(want) - 1] = '\0';
     assert_true(ts_file_equals(want, blob, blob_len));
-    run_free(&r);
+    cli_result_free(&r);
 
     /* again: nothing downloaded, same path */
     int before = hs_requests(hs, "/files/cli-a.gguf");
@@ -124,7 +90,7 @@ static void test_cli_pull_list_rm(void **state) {
     assert_int_equal(r.code, 0);
     assert_string_equal(r.err, "");
     assert_int_equal(hs_requests(hs, "/files/cli-a.gguf"), before);
-    run_free(&r);
+    cli_result_free(&r);
 
     /* a catalog name, fetched through PARLEY_HF_ENDPOINT */
     const pl_catalog_entry *c = pl_catalog_find("qwen3-0.6b");
@@ -136,11 +102,11 @@ static void test_cli_pull_list_rm(void **state) {
     snprintf(want, sizeof want, "%s/qwen3-0.6b-q4_k_m.gguf\n", store);
     assert_string_equal(r.out, want);
     assert_non_null(strstr(r.err, "recorded; later downloads must match"));
-    run_free(&r);
+    cli_result_free(&r);
 
     r = run("list");
     assert_int_equal(r.code, 0);
-    assert_int_equal(count_lines(r.out), 3);
+    assert_int_equal(cli_count_lines(r.out), 3);
     assert_true(strncmp(r.out, "NAME", 4) == 0);
     char p1[600], p2[600];
     snprintf(p1, sizeof p1, "%s/cli-a.gguf", store);
@@ -148,7 +114,7 @@ static void test_cli_pull_list_rm(void **state) {
     /* sorted by name; columns: name, size (value unit), quant, path */
     assert_true(list_row_is(r.out, 1, "cli-a", "293.0 KiB", "-", p1));          /* 300017 B / 1024 */
     assert_true(list_row_is(r.out, 2, "qwen3-0.6b:q4_k_m", "4.9 KiB", "Q4_K_M", p2)); /* 5000 B / 1024 */
-    run_free(&r);
+    cli_result_free(&r);
 
     r = run("list --json");
     assert_int_equal(r.code, 0);
@@ -162,42 +128,42 @@ static void test_cli_pull_list_rm(void **state) {
     ts_sha256_hex(blob, blob_len, sha);
     assert_string_equal(cJSON_GetObjectItem(e0, "sha256")->valuestring, sha);
     cJSON_Delete(arr);
-    run_free(&r);
+    cli_result_free(&r);
 
     r = run("list --path qwen3-0.6b");
     assert_int_equal(r.code, 0);
     assert_string_equal(r.out, want);
-    run_free(&r);
+    cli_result_free(&r);
     r = run("list --path qwen3-1.7b");
     assert_int_equal(r.code, 1);
     assert_string_equal(r.out, "");
-    assert_int_equal(count_lines(r.err), 1);
+    assert_int_equal(cli_count_lines(r.err), 1);
     assert_non_null(strstr(r.err, "parley list: model 'qwen3-1.7b:q4_k_m' is not downloaded yet"));
     assert_non_null(strstr(r.err, "run 'parley pull qwen3-1.7b:q4_k_m'"));
-    run_free(&r);
+    cli_result_free(&r);
 
     r = run("rm qwen3-0.6b cli-a");
     assert_int_equal(r.code, 0);
-    run_free(&r);
+    cli_result_free(&r);
     r = run("list");
     assert_int_equal(r.code, 0);
     assert_string_equal(r.out, "");
     assert_non_null(strstr(r.err, "no models in"));
-    run_free(&r);
+    cli_result_free(&r);
     r = run("rm cli-a");
     assert_int_equal(r.code, 1);
     assert_non_null(strstr(r.err, "parley rm: 'cli-a' is not in the store"));
-    run_free(&r);
+    cli_result_free(&r);
 }
 
 static void test_cli_errors(void **state) {
     (void)state;
-    run_result r = run("pull %s/nowhere/x.gguf", endpoint);
+    cli_result r = run("pull %s/nowhere/x.gguf", endpoint);
     assert_int_equal(r.code, 1);
     assert_string_equal(r.out, "");
-    assert_int_equal(count_lines(r.err), 1);
+    assert_int_equal(cli_count_lines(r.err), 1);
     assert_non_null(strstr(r.err, "parley pull: x: HTTP 404 Not Found"));
-    run_free(&r);
+    cli_result_free(&r);
 
     hs_route(hs, "/files/cli-b.gguf", HS_OK, blob, blob_len, NULL, 0);
     r = run("pull --sha256 %064d %s/files/cli-b.gguf", 7, endpoint);
@@ -207,28 +173,28 @@ static void test_cli_errors(void **state) {
     char p[600];
     snprintf(p, sizeof p, "%s/cli-b.gguf", store);
     assert_int_equal(access(p, F_OK), -1);
-    run_free(&r);
+    cli_result_free(&r);
 
     r = run("pull");
     assert_int_equal(r.code, 2);
-    run_free(&r);
+    cli_result_free(&r);
     r = run("pull --retries x qwen3-0.6b");
     assert_int_equal(r.code, 2);
-    run_free(&r);
+    cli_result_free(&r);
     r = run("pull --help");
     assert_int_equal(r.code, 0);
     assert_non_null(strstr(r.out, "PARLEY_HF_ENDPOINT"));
-    run_free(&r);
+    cli_result_free(&r);
     r = run("pull --list");
     assert_int_equal(r.code, 0);
     assert_non_null(strstr(r.out, "whisper-base.en"));
     assert_non_null(strstr(r.out, PL_STORE_DEFAULT_MODEL));
-    run_free(&r);
+    cli_result_free(&r);
     r = run("rm /etc/passwd");
     assert_int_equal(r.code, 1);
     assert_non_null(strstr(r.err, "is not a store name"));
     assert_int_equal(access("/etc/passwd", F_OK), 0);
-    run_free(&r);
+    cli_result_free(&r);
 }
 
 /* Ctrl-C during a download: exit 1 quickly, the partial is kept, and the
@@ -264,18 +230,19 @@ static void test_cli_interrupt(void **state) {
     assert_true((double)(pl_time_ns() - t0) / 1e9 < 3.0);
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 1);
-    char *err = slurp(errf);
+    char *err = cli_slurp(errf, NULL);
+    assert_non_null(err);
     assert_non_null(strstr(err, "interrupted"));
     free(err);
     assert_int_equal(stat(part, &st), 0);
     hs_route(hs, "/slow/cli-c.gguf", HS_OK, blob, blob_len, NULL, 0);
-    run_result r = run("pull %s", url);
+    cli_result r = run("pull %s", url);
     assert_int_equal(r.code, 0);
     assert_non_null(strstr(r.err, "resuming at 16 B"));
     char range[64];
     hs_last_range(hs, "/slow/cli-c.gguf", range, sizeof range);
     assert_string_equal(range, "bytes=16-");
-    run_free(&r);
+    cli_result_free(&r);
 }
 
 /* `inspect NAME` loads a GGUF from the store; `list` reads its quant from the file. */
@@ -297,30 +264,30 @@ static void test_cli_inspect_by_name(void **state) {
     fclose(f);
     hs_route(hs, "/m/tiny-model.gguf", HS_OK, b, (size_t)n, NULL, 0);
     free(b);
-    run_result r = run("pull -q %s/m/tiny-model.gguf", endpoint);
+    cli_result r = run("pull -q %s/m/tiny-model.gguf", endpoint);
     assert_int_equal(r.code, 0);
-    run_free(&r);
+    cli_result_free(&r);
     r = run("inspect --no-tensors tiny-model");
     assert_int_equal(r.code, 0);
     char want[600];
     snprintf(want, sizeof want, "file:        %s/tiny-model.gguf\n", store);
     assert_non_null(strstr(r.out, want));
-    run_free(&r);
+    cli_result_free(&r);
     r = run("list");
     assert_non_null(strstr(r.out, "F16"));
-    run_free(&r);
+    cli_result_free(&r);
     /* the same ids by name as by path */
-    run_result by_path = run("tokenize --ids -m '%s/tiny-model.gguf' 'hello world'", store);
+    cli_result by_path = run("tokenize --ids -m '%s/tiny-model.gguf' 'hello world'", store);
     r = run("tokenize --ids -m tiny-model 'hello world'");
     assert_int_equal(by_path.code, 0);
     assert_int_equal(r.code, 0);
     assert_true(strlen(r.out) > 1);
     assert_string_equal(r.out, by_path.out);
-    run_free(&r);
-    run_free(&by_path);
+    cli_result_free(&r);
+    cli_result_free(&by_path);
     r = run("inspect no-such-model");
     assert_int_equal(r.code, 1);
-    run_free(&r);
+    cli_result_free(&r);
 }
 
 /* `make run` (scripts/run.sh) when the model cannot be had: pull is tried,
@@ -341,7 +308,8 @@ static void test_make_run_without_model(void **state) {
     int st = system(cmd);
     assert_true(WIFEXITED(st));
     assert_int_equal(WEXITSTATUS(st), 1);
-    char *err = slurp(errf);
+    char *err = cli_slurp(errf, NULL);
+    assert_non_null(err);
     assert_non_null(strstr(err, "make run: model 'hf://nobody/none/missing.gguf' is not in the store; pulling it."));
     assert_non_null(strstr(err, "HTTP 404"));
     assert_non_null(strstr(err, "make run: no model."));

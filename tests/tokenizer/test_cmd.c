@@ -6,53 +6,19 @@
 #include <unistd.h>
 
 #include "test_tokenizer.h"
-
-typedef struct run_result {
-    int    code;
-    char  *out, *err;
-    size_t out_len;
-} run_result;
+#include "cli_run.h"
 
 static char tmpdir[64];
 
-static char *slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    if (fread(b, 1, (size_t)n, f) != (size_t)n) n = 0;
-    b[n] = 0;
-    fclose(f);
-    if (len) *len = (size_t)n;
-    return b;
-}
-
 /* Run `parley ARGS` with stdin from the given bytes. */
-static run_result run(const char *in, size_t in_len, const char *args) {
-    const char *bin = getenv("PL_BIN");
-    char cmd[4096], i[128], o[128], e[128];
+static cli_result run(const char *in, size_t in_len, const char *args) {
+    char i[128];
     snprintf(i, sizeof i, "%s/in", tmpdir);
-    snprintf(o, sizeof o, "%s/out", tmpdir);
-    snprintf(e, sizeof e, "%s/err", tmpdir);
     FILE *f = fopen(i, "wb");
     assert_non_null(f);
     if (in_len) fwrite(in, 1, in_len, f);
     fclose(f);
-    snprintf(cmd, sizeof cmd, "'%s' %s <'%s' >'%s' 2>'%s'", bin, args, i, o, e);
-    int st = system(cmd);
-    run_result r = { .code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 };
-    r.out = slurp(o, &r.out_len);
-    r.err = slurp(e, NULL);
-    assert_non_null(r.out);
-    assert_non_null(r.err);
-    return r;
-}
-
-static void run_free(run_result *r) {
-    free(r->out);
-    free(r->err);
+    return cli_run(tmpdir, getenv("PL_BIN"), NULL, i, args);
 }
 
 static void test_cmd_tokenize(void **state) {
@@ -70,73 +36,73 @@ static void test_cmd_tokenize(void **state) {
 
     /* --ids: the ids on one line and nothing else (reference ids, no BOS for gpt-2) */
     snprintf(args, sizeof args, "tokenize -m '%s' --ids 'Hello world'", gpt2);
-    run_result r = run(NULL, 0, args);
+    cli_result r = run(NULL, 0, args);
     assert_int_equal(r.code, 0);
     assert_string_equal(r.out, "15496 995\n");
-    run_free(&r);
+    cli_result_free(&r);
 
     /* --stdin is raw: the trailing newline is a token (198) */
     snprintf(args, sizeof args, "tokenize -m '%s' --ids --stdin", gpt2);
     r = run(" Hello\n", 7, args);
     assert_int_equal(r.code, 0);
     assert_string_equal(r.out, "18435 198\n");
-    run_free(&r);
+    cli_result_free(&r);
     r = run("", 0, args);
     assert_int_equal(r.code, 0);
     assert_string_equal(r.out, "\n");
-    run_free(&r);
+    cli_result_free(&r);
 
     /* specials parsed by default, plain text with --no-parse-special */
     snprintf(args, sizeof args, "tokenize -m '%s' --ids 'a<|endoftext|>'", gpt2);
     r = run(NULL, 0, args);
     assert_string_equal(r.out, "64 50256\n");
-    run_free(&r);
+    cli_result_free(&r);
     snprintf(args, sizeof args, "tokenize -m '%s' --ids --no-parse-special 'a<|endoftext|>'", gpt2);
     r = run(NULL, 0, args);
     assert_string_equal(r.out, "64 27 91 437 1659 5239 91 29\n");
-    run_free(&r);
+    cli_result_free(&r);
 
     /* SPM: BOS unless --no-bos */
     snprintf(args, sizeof args, "tokenize -m '%s' --ids 'Hello world'", spm);
     r = run(NULL, 0, args);
     assert_string_equal(r.out, "1 15043 3186\n");
-    run_free(&r);
+    cli_result_free(&r);
     snprintf(args, sizeof args, "tokenize -m '%s' --ids --no-bos 'Hello world'", spm);
     r = run(NULL, 0, args);
     assert_string_equal(r.out, "15043 3186\n");
-    run_free(&r);
+    cli_result_free(&r);
 
     /* --pieces and the default table */
     snprintf(args, sizeof args, "tokenize -m '%s' --pieces --no-bos 'Hi\tthere'", spm);
     r = run(NULL, 0, args);
     assert_int_equal(r.code, 0);
     assert_string_equal(r.out, "' Hi'\n'\\t'\n'there'\n"); /* pieces as they decode mid-stream */
-    run_free(&r);
+    cli_result_free(&r);
     snprintf(args, sizeof args, "tokenize -m '%s' 'Hello'", gpt2);
     r = run(NULL, 0, args);
     assert_string_equal(r.out, " 15496 'Hello'\n");
-    run_free(&r);
+    cli_result_free(&r);
 
     /* errors: usage (2) and a bad file (1), one line each on stderr */
     r = run(NULL, 0, "tokenize --ids x");
     assert_int_equal(r.code, 2);
     assert_string_equal(r.out, "");
-    run_free(&r);
+    cli_result_free(&r);
     snprintf(args, sizeof args, "tokenize -m '%s' --stdin extra", gpt2);
     r = run(NULL, 0, args);
     assert_int_equal(r.code, 2);
-    run_free(&r);
+    cli_result_free(&r);
     r = run(NULL, 0, "tokenize -m /nonexistent.gguf x");
     assert_int_equal(r.code, 1);
     assert_string_equal(r.out, "");
     assert_non_null(strstr(r.err, "parley tokenize: /nonexistent.gguf"));
     assert_non_null(strchr(r.err, '\n'));
     assert_null(strchr(strchr(r.err, '\n') + 1, '\n'));
-    run_free(&r);
+    cli_result_free(&r);
     r = run(NULL, 0, "tokenize --help");
     assert_int_equal(r.code, 0);
     assert_non_null(strstr(r.out, "--no-parse-special"));
-    run_free(&r);
+    cli_result_free(&r);
 
     char rm[128];
     snprintf(rm, sizeof rm, "rm -rf '%s'", tmpdir);

@@ -20,60 +20,21 @@
 
 #include <cjson/cJSON.h>
 
+#include "cli_run.h"
 #include "parley/gguf.h"
 #include "parley/tensor.h"
 
 static const char *bin, *fixdir, *shared;
 static char tmpdir[256];
 
-typedef struct run_result {
-    int   code;
-    char *out, *err;
-    size_t out_len;
-} run_result;
-
-static char *slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) n = 0;
-    if (b) b[n] = 0;
-    fclose(f);
-    if (len) *len = (size_t)n;
-    return b;
-}
-
 /* Run "$PL_BIN <args>" (args is shell text) and capture everything. */
-static run_result run(const char *fmt, ...) {
-    char args[2048], cmd[4096], o[300], e[300];
+static cli_result run(const char *fmt, ...) {
+    char args[2048];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(args, sizeof args, fmt, ap);
     va_end(ap);
-    snprintf(o, sizeof o, "%s/out", tmpdir);
-    snprintf(e, sizeof e, "%s/err", tmpdir);
-    snprintf(cmd, sizeof cmd, "'%s' %s >'%s' 2>'%s' </dev/null", bin, args, o, e);
-    int st = system(cmd);
-    run_result r = { .code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 };
-    r.out = slurp(o, &r.out_len);
-    r.err = slurp(e, NULL);
-    assert_non_null(r.out);
-    assert_non_null(r.err);
-    return r;
-}
-
-static void run_free(run_result *r) {
-    free(r->out);
-    free(r->err);
-}
-
-static int count_lines(const char *s) {
-    int n = 0;
-    for (; *s; s++) n += *s == '\n';
-    return n;
+    return cli_run(tmpdir, bin, NULL, NULL, args);
 }
 
 static void fixture_path(char *buf, size_t cap, const char *preset, const char *type) {
@@ -82,11 +43,11 @@ static void fixture_path(char *buf, size_t cap, const char *preset, const char *
 
 static void test_help(void **state) {
     (void)state;
-    run_result r = run("--help");
+    cli_result r = run("--help");
     assert_int_equal(r.code, 0);
     assert_non_null(strstr(r.out, "inspect"));
     assert_non_null(strstr(r.out, "fixture"));
-    run_free(&r);
+    cli_result_free(&r);
 
     const char *cmds[] = { "inspect", "fixture", "version" };
     for (size_t i = 0; i < 3; i++) {
@@ -94,15 +55,15 @@ static void test_help(void **state) {
         assert_int_equal(r.code, 0);
         assert_non_null(strstr(r.out, "usage: parley"));
         assert_string_equal(r.err, "");
-        run_free(&r);
+        cli_result_free(&r);
     }
     r = run("no-such-command");
     assert_int_equal(r.code, 2);
     assert_non_null(strstr(r.err, "unknown command"));
-    run_free(&r);
+    cli_result_free(&r);
     r = run("inspect");
     assert_int_equal(r.code, 2);
-    run_free(&r);
+    cli_result_free(&r);
 }
 
 /* Expected tensor count of a tiny preset: embd + layers x per-layer + norm + output. */
@@ -122,7 +83,7 @@ static void test_inspect_tiny(void **state) {
     for (size_t i = 0; i < 4; i++) {
         char path[512];
         fixture_path(path, sizeof path, rows[i].preset, "f16");
-        run_result r = run("inspect '%s'", path);
+        cli_result r = run("inspect '%s'", path);
         assert_int_equal(r.code, 0);
         char want[64];
         snprintf(want, sizeof want, "architecture: %s\n", rows[i].arch);
@@ -132,7 +93,7 @@ static void test_inspect_tiny(void **state) {
         assert_non_null(strstr(r.out, "file type:    F16 (1)\n"));
         assert_non_null(strstr(r.out, "tokenizer:    gpt2, 512 tokens\n"));
         assert_non_null(strstr(r.out, "output:       separate\n"));
-        run_free(&r);
+        cli_result_free(&r);
 
         r = run("inspect --json '%s'", path);
         assert_int_equal(r.code, 0);
@@ -158,7 +119,7 @@ static void test_inspect_tiny(void **state) {
             assert_true(strcmp(type, cJSON_GetArraySize(shape) == 1 ? "f32" : "f16") == 0);
         }
         cJSON_Delete(j);
-        run_free(&r);
+        cli_result_free(&r);
     }
 }
 
@@ -173,13 +134,13 @@ static void test_inspect_shared_vocab(void **state) {
         char path[512];
         snprintf(path, sizeof path, "%s/vocab/%s", shared, rows[i].file);
         if (access(path, R_OK) != 0) skip();
-        run_result r = run("inspect '%s'", path);
+        cli_result r = run("inspect '%s'", path);
         assert_int_equal(r.code, 0);
         assert_non_null(strstr(r.out, rows[i].line));
         assert_non_null(strstr(r.out, "tensors:     0\n"));
         assert_non_null(strstr(r.out, "weights:      none (vocabulary-only file)\n"));
         assert_non_null(strstr(r.out, "tokenizer.ggml.tokens"));
-        run_free(&r);
+        cli_result_free(&r);
     }
 }
 
@@ -196,37 +157,37 @@ static void test_inspect_bad_files(void **state) {
     snprintf(path, sizeof path, "%s/bad.gguf", tmpdir);
 
     write_bytes(path, "hello, world\n", 13); /* not GGUF */
-    run_result r = run("inspect '%s'", path);
+    cli_result r = run("inspect '%s'", path);
     assert_int_equal(r.code, 1);
-    assert_int_equal(count_lines(r.err), 1);
+    assert_int_equal(cli_count_lines(r.err), 1);
     assert_non_null(strstr(r.err, "parley inspect: "));
     assert_string_equal(r.out, "");
-    run_free(&r);
+    cli_result_free(&r);
 
     /* a real model cut short at several points: header, metadata, tensor infos, data */
     fixture_path(fx, sizeof fx, "tiny", "f32");
     size_t n = 0;
-    char *data = slurp(fx, &n);
+    char *data = cli_slurp(fx, &n);
     assert_non_null(data);
     size_t cuts[] = { 3, 20, 200, 5000, n / 2, n - 1 };
     for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
         write_bytes(path, data, cuts[i]);
         r = run("inspect '%s'", path);
         assert_int_equal(r.code, 1);
-        assert_int_equal(count_lines(r.err), 1);
+        assert_int_equal(cli_count_lines(r.err), 1);
         assert_string_equal(r.out, "");
-        run_free(&r);
+        cli_result_free(&r);
     }
     free(data);
 
     r = run("inspect '%s/does-not-exist.gguf'", tmpdir);
     assert_int_equal(r.code, 1);
-    assert_int_equal(count_lines(r.err), 1);
-    run_free(&r);
+    assert_int_equal(cli_count_lines(r.err), 1);
+    cli_result_free(&r);
     r = run("inspect '%s'", tmpdir); /* a directory */
     assert_int_equal(r.code, 1);
-    assert_int_equal(count_lines(r.err), 1);
-    run_free(&r);
+    assert_int_equal(cli_count_lines(r.err), 1);
+    cli_result_free(&r);
 }
 
 static void test_fixture_deterministic(void **state) {
@@ -235,17 +196,17 @@ static void test_fixture_deterministic(void **state) {
     snprintf(a, sizeof a, "%s/a.gguf", tmpdir);
     snprintf(b, sizeof b, "%s/b.gguf", tmpdir);
     snprintf(c, sizeof c, "%s/c.gguf", tmpdir);
-    run_result r = run("fixture --preset tiny-qwen2 --type f32 --seed 7 -o '%s'", a);
+    cli_result r = run("fixture --preset tiny-qwen2 --type f32 --seed 7 -o '%s'", a);
     assert_int_equal(r.code, 0);
-    run_free(&r);
+    cli_result_free(&r);
     r = run("fixture --preset tiny-qwen2 --type f32 --seed 7 -o '%s'", b);
     assert_int_equal(r.code, 0);
-    run_free(&r);
+    cli_result_free(&r);
     r = run("fixture --preset tiny-qwen2 --type f32 --seed 8 -o '%s'", c);
     assert_int_equal(r.code, 0);
-    run_free(&r);
+    cli_result_free(&r);
     size_t na, nb, nc;
-    char *da = slurp(a, &na), *db = slurp(b, &nb), *dc = slurp(c, &nc);
+    char *da = cli_slurp(a, &na), *db = cli_slurp(b, &nb), *dc = cli_slurp(c, &nc);
     assert_true(na == nb && memcmp(da, db, na) == 0);
     assert_true(na == nc && memcmp(da, dc, na) != 0);
     free(da);
@@ -325,13 +286,13 @@ static void test_fixture_real_presets(void **state) {
     pl_ctx *ctx = NULL;
     assert_int_equal(pl_ctx_init(&ctx, NULL), PL_OK);
     for (size_t i = 0; i < 3; i++) {
-        run_result r = run("fixture --preset %s --type f16 --layers 1 -o '%s'", rows[i].preset, path);
+        cli_result r = run("fixture --preset %s --type f16 --layers 1 -o '%s'", rows[i].preset, path);
         assert_int_equal(r.code, 0);
-        run_free(&r);
+        cli_result_free(&r);
         r = run("inspect --no-tensors '%s'", path);
         assert_int_equal(r.code, 0);
         assert_non_null(strstr(r.out, "output:       tied to token_embd\n"));
-        run_free(&r);
+        cli_result_free(&r);
         pl_gguf *g = NULL;
         assert_int_equal(pl_gguf_open(ctx, path, &g), PL_OK);
         pl_gguf_tensor t;
@@ -372,44 +333,44 @@ static void test_fixture_vocab(void **state) {
     if (access(spm, R_OK) != 0 || access(gpt2, R_OK) != 0) skip();
     snprintf(path, sizeof path, "%s/voc.gguf", tmpdir);
     /* real shape: 32000 tokens padded to the preset's 49152 */
-    run_result r = run("fixture --preset smollm2-135m --layers 1 --vocab '%s' -o '%s'", spm, path);
+    cli_result r = run("fixture --preset smollm2-135m --layers 1 --vocab '%s' -o '%s'", spm, path);
     assert_int_equal(r.code, 0);
-    run_free(&r);
+    cli_result_free(&r);
     r = run("inspect --no-tensors '%s'", path);
     assert_int_equal(r.code, 0);
     assert_non_null(strstr(r.out, "tokenizer:    llama, 49152 tokens\n"));
-    run_free(&r);
+    cli_result_free(&r);
     /* gpt-2's 50257 tokens do not fit a 49152 vocabulary: a clear error */
     r = run("fixture --preset smollm2-135m --layers 1 --vocab '%s' -o '%s'", gpt2, path);
     assert_int_equal(r.code, 1);
     assert_non_null(strstr(r.err, "more than the preset's vocabulary"));
-    run_free(&r);
+    cli_result_free(&r);
     /* tiny presets take the vocabulary's size */
     r = run("fixture --preset tiny --vocab '%s' -o '%s'", gpt2, path);
     assert_int_equal(r.code, 0);
-    run_free(&r);
+    cli_result_free(&r);
     r = run("inspect --no-tensors '%s'", path);
     assert_int_equal(r.code, 0);
     assert_non_null(strstr(r.out, "tokenizer:    gpt2, 50257 tokens\n"));
-    run_free(&r);
+    cli_result_free(&r);
 }
 
 static void test_fixture_errors(void **state) {
     (void)state;
-    run_result r = run("fixture --preset nope -o x.gguf");
+    cli_result r = run("fixture --preset nope -o x.gguf");
     assert_int_equal(r.code, 2);
     assert_non_null(strstr(r.err, "unknown preset"));
-    run_free(&r);
+    cli_result_free(&r);
     r = run("fixture --preset tiny --type q9_9 -o x.gguf");
     assert_int_equal(r.code, 2);
-    run_free(&r);
+    cli_result_free(&r);
     r = run("fixture --preset tiny");
     assert_int_equal(r.code, 2);
-    run_free(&r);
+    cli_result_free(&r);
     r = run("fixture --preset tiny -o '%s/no/such/dir/x.gguf'", tmpdir);
     assert_int_equal(r.code, 1);
-    assert_int_equal(count_lines(r.err), 2); /* the "writing" progress line, then the error */
-    run_free(&r);
+    assert_int_equal(cli_count_lines(r.err), 2); /* the "writing" progress line, then the error */
+    cli_result_free(&r);
 }
 
 /* parley quantize f32 -> MIX gives, tensor for tensor, the types and bytes that the
@@ -422,16 +383,16 @@ static void test_quantize_matches_fixture(void **state) {
         snprintf(f32, sizeof f32, "%s/qz-f32.gguf", tmpdir);
         snprintf(want, sizeof want, "%s/qz-want.gguf", tmpdir);
         snprintf(got, sizeof got, "%s/qz-got.gguf", tmpdir);
-        run_result r = run("fixture --preset tiny-qwen2 --type f32 --seed 5 -o '%s'", f32);
+        cli_result r = run("fixture --preset tiny-qwen2 --type f32 --seed 5 -o '%s'", f32);
         assert_int_equal(r.code, 0);
-        run_free(&r);
+        cli_result_free(&r);
         r = run("fixture --preset tiny-qwen2 --type %s --seed 5 -o '%s'", mixes[mi], want);
         assert_int_equal(r.code, 0);
-        run_free(&r);
+        cli_result_free(&r);
         r = run("quantize '%s' '%s' %s -t 2", f32, got, mixes[mi]);
         assert_int_equal(r.code, 0);
         assert_non_null(strstr(r.err, "bits per weight"));
-        run_free(&r);
+        cli_result_free(&r);
         pl_ctx *ctx = NULL;
         pl_gguf *gw = NULL, *gg = NULL;
         assert_int_equal(pl_ctx_init(&ctx, NULL), PL_OK);
@@ -457,9 +418,9 @@ static void test_quantize_matches_fixture(void **state) {
         pl_gguf_free(gg);
         pl_ctx_free(ctx);
     }
-    run_result r = run("quantize a b q9_9");
+    cli_result r = run("quantize a b q9_9");
     assert_int_equal(r.code, 2);
-    run_free(&r);
+    cli_result_free(&r);
 }
 
 /* A Q4_0 file made by parley quantize: the same greedy tokens under the scalar and the
@@ -469,12 +430,12 @@ static void test_quantize_greedy_levels(void **state) {
     char f32[512], q[512];
     snprintf(f32, sizeof f32, "%s/gl-f32.gguf", tmpdir);
     snprintf(q, sizeof q, "%s/gl-q4_0.gguf", tmpdir);
-    run_result r = run("fixture --preset tiny --type f32 --seed 3 -o '%s'", f32);
+    cli_result r = run("fixture --preset tiny --type f32 --seed 3 -o '%s'", f32);
     assert_int_equal(r.code, 0);
-    run_free(&r);
+    cli_result_free(&r);
     r = run("quantize '%s' '%s' q4_0", f32, q);
     assert_int_equal(r.code, 0);
-    run_free(&r);
+    cli_result_free(&r);
     char *outs[3] = { 0 };
     const char *levels[3] = { "scalar", "avx2", "avx512" };
     for (int i = 0; i < 3; i++) {
@@ -482,7 +443,7 @@ static void test_quantize_greedy_levels(void **state) {
         r = run("generate -m '%s' --ids '1 2 3 4 5 6 7 8' -n 24 --print-ids --ignore-eos -t 2", q);
         unsetenv("PL_CPU");
         assert_int_equal(r.code, 0);
-        assert_true(count_lines(r.out) <= 1 && strlen(r.out) > 10);
+        assert_true(cli_count_lines(r.out) <= 1 && strlen(r.out) > 10);
         outs[i] = r.out;
         free(r.err);
     }
@@ -498,9 +459,9 @@ static void test_bench(void **state) {
     (void)state;
     char model[512];
     snprintf(model, sizeof model, "%s/tiny-qwen2-f32.gguf", getenv("PL_FIXTURE_DIR"));
-    run_result r = run("bench -m '%s' -p 16 -n 4 -r 2 -t 1 --json", model);
+    cli_result r = run("bench -m '%s' -p 16 -n 4 -r 2 -t 1 --json", model);
     assert_int_equal(r.code, 0);
-    assert_int_equal(count_lines(r.out), 1); /* one object per (pp, tg) pair */
+    assert_int_equal(cli_count_lines(r.out), 1); /* one object per (pp, tg) pair */
     cJSON *j = cJSON_Parse(r.out);
     assert_non_null(j);
     assert_int_equal((int)cJSON_GetObjectItem(j, "n_prompt")->valuedouble, 16);
@@ -514,19 +475,19 @@ static void test_bench(void **state) {
     assert_true(sum > 99.5 && sum < 100.5);
     assert_true(cJSON_GetObjectItem(ph, "matmul")->valuedouble > 10); /* the weights dominate */
     cJSON_Delete(j);
-    run_free(&r);
+    cli_result_free(&r);
     r = run("bench -m '%s' -p 8 -n 2 -r 1 -t 1", model);
     assert_int_equal(r.code, 0);
     assert_non_null(strstr(r.out, "| model | type | MiB | threads |"));
     assert_non_null(strstr(r.out, " | pp8 | "));
     assert_non_null(strstr(r.out, " | tg2 | "));
-    run_free(&r);
+    cli_result_free(&r);
     r = run("bench -m /nonexistent.gguf -p 8 -n 0");
     assert_int_equal(r.code, 1);
-    run_free(&r);
+    cli_result_free(&r);
     r = run("bench -m '%s' -p x", model);
     assert_int_equal(r.code, 2);
-    run_free(&r);
+    cli_result_free(&r);
 }
 
 /* The configuration pass chat and serve share (tools/cli_config.c): the
@@ -540,38 +501,38 @@ static void test_config_pass(void **state) {
     assert_non_null(f);
     fprintf(f, "llm:\n  model: %s\n  max_tokens: 3\n", model);
     fclose(f);
-    run_result r = run("chat --config '%s' -p Hi -t 1 --seed 1 --temp 0", yaml);
+    cli_result r = run("chat --config '%s' -p Hi -t 1 --seed 1 --temp 0", yaml);
     if (r.code != 0) print_message("stderr: %s\n", r.err);
     assert_int_equal(r.code, 0);
-    run_free(&r);
+    cli_result_free(&r);
     /* --config=FILE works as well, anywhere on the line */
     r = run("chat -p Hi -t 1 --seed 1 --temp 0 --config='%s'", yaml);
     assert_int_equal(r.code, 0);
-    run_free(&r);
+    cli_result_free(&r);
     /* a flag beats the file */
     r = run("chat --config '%s' -m '%s/pl-no-such.gguf' -p Hi", yaml, tmpdir);
     assert_int_equal(r.code, 1);
     assert_non_null(strstr(r.err, "pl-no-such.gguf"));
-    run_free(&r);
+    cli_result_free(&r);
     /* --config without its value: a usage error; a missing file: exit 1 naming it */
     r = run("chat -p Hi --config");
     assert_int_equal(r.code, 2);
-    run_free(&r);
+    cli_result_free(&r);
     r = run("serve --config '%s/pl-none.yaml'", tmpdir);
     assert_int_equal(r.code, 1);
-    assert_int_equal(count_lines(r.err), 1);
+    assert_int_equal(cli_count_lines(r.err), 1);
     assert_non_null(strstr(r.err, "pl-none.yaml"));
-    run_free(&r);
+    cli_result_free(&r);
     /* a flag value the key table refuses: a usage error naming the flag (no
      * server is started) */
     r = run("serve --config '%s' -np 0", yaml);
     assert_int_equal(r.code, 2);
     assert_non_null(strstr(r.err, "--parallel: server.parallel"));
-    run_free(&r);
+    cli_result_free(&r);
     r = run("chat --config '%s' --temp 99 -p Hi", yaml);
     assert_int_equal(r.code, 2);
     assert_non_null(strstr(r.err, "--temp"));
-    run_free(&r);
+    cli_result_free(&r);
     remove(yaml);
 }
 

@@ -19,49 +19,20 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cli_run.h"
 #include "store/http_server.h"
 
 static const char *bin, *fixdir;
 static char tmpdir[256];
 
-typedef struct run_result {
-    int   code;
-    char *out, *err;
-} run_result;
-
-static char *slurp(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) n = 0;
-    if (b) b[n] = 0;
-    fclose(f);
-    return b;
-}
-
 /* Run "[env] $PL_BIN args" through /bin/sh; `pre` is put before the binary (env settings, timeout). */
-static run_result run(const char *pre, const char *fmt, ...) {
-    char args[2048], cmd[4096], o[300], e[300];
+static cli_result run(const char *pre, const char *fmt, ...) {
+    char args[2048];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(args, sizeof args, fmt, ap);
     va_end(ap);
-    snprintf(o, sizeof o, "%s/out", tmpdir);
-    snprintf(e, sizeof e, "%s/err", tmpdir);
-    snprintf(cmd, sizeof cmd, "%s '%s' %s >'%s' 2>'%s' </dev/null", pre ? pre : "", bin, args, o, e);
-    int st = system(cmd);
-    run_result r = { .code = WIFEXITED(st) ? WEXITSTATUS(st) : 128, .out = slurp(o), .err = slurp(e) };
-    assert_non_null(r.out);
-    assert_non_null(r.err);
-    return r;
-}
-
-static void run_free(run_result *r) {
-    free(r->out);
-    free(r->err);
+    return cli_run(tmpdir, bin, pre, NULL, args);
 }
 
 static void want(const char *text, const char *sub) {
@@ -102,7 +73,7 @@ static void test_top_once(void **state) {
     assert_non_null(hs);
     hs_route(hs, "/metrics", HS_OK, metrics, strlen(metrics), NULL, 0);
     hs_route(hs, "/props", HS_OK, props, strlen(props), NULL, 0);
-    run_result r = run(NULL, "top --once http://127.0.0.1:%d/", hs_port(hs));
+    cli_result r = run(NULL, "top --once http://127.0.0.1:%d/", hs_port(hs));
     assert_int_equal(r.code, 0);
     want(r.out, "model qwen2.5-0.5b-instruct  n_ctx 8192");
     want(r.out, "slots     3 busy of 4   queue 2\n");
@@ -118,7 +89,7 @@ static void test_top_once(void **state) {
     assert_null(strstr(r.out, "unreadable"));
     assert_int_equal(hs_requests(hs, "/metrics"), 1);
     assert_int_equal(hs_requests(hs, "/props"), 1);
-    run_free(&r);
+    cli_result_free(&r);
 
     /* a server with fewer metrics, a bad line, labels per slot, and no /props */
     static const char partial[] = "parley_slots_busy{slot=\"0\"} 1\n"
@@ -136,7 +107,7 @@ static void test_top_once(void **state) {
     want(r.out, "requests  all 7\n");
     want(r.out, "(metrics: line 4 and maybe others unreadable, skipped)\n");
     assert_null(strstr(r.out, "model "));
-    run_free(&r);
+    cli_result_free(&r);
 
     /* no /metrics: exit 1 with the reason */
     hs_route(hs, "/metrics", HS_STATUS, "", 0, NULL, 404);
@@ -144,16 +115,16 @@ static void test_top_once(void **state) {
     assert_int_equal(r.code, 1);
     want(r.err, "parley top: http://127.0.0.1:");
     want(r.err, "/metrics: HTTP 404");
-    run_free(&r);
+    cli_result_free(&r);
     hs_stop(hs);
 
     r = run(NULL, "top --once");
     assert_int_equal(r.code, 2);
     want(r.err, "missing the server URL");
-    run_free(&r);
+    cli_result_free(&r);
     r = run(NULL, "top --interval 0 http://x");
     assert_int_equal(r.code, 2);
-    run_free(&r);
+    cli_result_free(&r);
 }
 
 /* The live view: a few polls, then SIGINT ends it cleanly (5 s: a sanitizer
@@ -165,14 +136,14 @@ static void test_top_live(void **state) {
     assert_non_null(hs);
     hs_route(hs, "/metrics", HS_OK, metrics, strlen(metrics), NULL, 0);
     hs_route(hs, "/props", HS_OK, props, strlen(props), NULL, 0);
-    run_result r = run("timeout --preserve-status -s INT 5", "top --interval 0.2 http://127.0.0.1:%d", hs_port(hs));
+    cli_result r = run("timeout --preserve-status -s INT 5", "top --interval 0.2 http://127.0.0.1:%d", hs_port(hs));
     assert_int_equal(r.code, 0);
     int snapshots = 0;
     for (const char *p = r.out; (p = strstr(p, "parley top  ")); p++) snapshots++;
     assert_true(snapshots >= 2);
     assert_true(hs_requests(hs, "/metrics") >= 2);
     want(r.out, "tok/s generated, 0.0 tok/s prompt"); /* the canned counters do not move */
-    run_free(&r);
+    cli_result_free(&r);
     hs_stop(hs);
 }
 
@@ -182,7 +153,7 @@ static void test_generate_verbose(void **state) {
     (void)state;
     char model[512];
     snprintf(model, sizeof model, "%s/tiny-f32.gguf", fixdir);
-    run_result r = run("PARLEY_NVML_LIB=" FAKE_NVML_LIB,
+    cli_result r = run("PARLEY_NVML_LIB=" FAKE_NVML_LIB,
                        "generate -m '%s' --ids '1 2 3' --no-bos -n 4 --print-ids -t 1 -v --warmup", model);
     assert_int_equal(r.code, 0);
     /* 4 ids on stdout; the prompt (3 tokens) is one decode call, then 3 one-token calls */
@@ -206,7 +177,7 @@ static void test_generate_verbose(void **state) {
     /* the fake NVML library's first device */
     want(r.err, "gpu 0: Fake GPU Zero | util 37% (memory 12%) | memory 1024 of 81920 MiB | 45 C\n");
     want(r.err, "gpu 1: Fake GPU One | util 38% (memory 12%) | memory 2048 of 81920 MiB | -1 C\n");
-    run_free(&r);
+    cli_result_free(&r);
 
     /* no NVML: one line saying so */
     r = run("PARLEY_NVML_LIB=/nonexistent/libnvidia-ml.so.1",
@@ -215,21 +186,21 @@ static void test_generate_verbose(void **state) {
     want(r.err, "gpu: none (no NVIDIA GPU library: ");
     want(r.err, "touch - (pages fault in on first use)");
     assert_null(strstr(r.err, "loading: touch"));
-    run_free(&r);
+    cli_result_free(&r);
 
     /* without --verbose: none of it */
     r = run(NULL, "generate -m '%s' --ids '1 2' --no-bos -n 2 --print-ids -t 1 --mlock", model);
     assert_int_equal(r.code, 0);
     assert_null(strstr(r.err, "request:"));
     assert_null(strstr(r.err, "loading:"));
-    run_free(&r);
+    cli_result_free(&r);
 }
 
 static void test_chat_verbose(void **state) {
     (void)state;
     char model[512];
     snprintf(model, sizeof model, "%s/tiny-f32.gguf", fixdir);
-    run_result r = run("PARLEY_NVML_LIB=/nonexistent/x.so",
+    cli_result r = run("PARLEY_NVML_LIB=/nonexistent/x.so",
                        "chat --config /dev/null -m '%s' -p Hi -n 3 -t 1 --seed 1 --temp 0 -v --warmup", model);
     if (r.code != 0) fail_msg("chat failed: %s", r.err);
     want(r.err, "parley chat: load ");
@@ -240,7 +211,7 @@ static void test_chat_verbose(void **state) {
     want(r.err, "| sampling+text ");
     want(r.err, "parley chat: process: RSS ");
     want(r.err, "parley chat: gpu: none");
-    run_free(&r);
+    cli_result_free(&r);
 }
 
 static void test_memory_refusal(void **state) {
@@ -253,16 +224,16 @@ static void test_memory_refusal(void **state) {
     fputs("MemTotal: 8192 kB\nMemFree: 512 kB\nMemAvailable: 1024 kB\nSwapTotal: 4096 kB\nSwapFree: 2048 kB\n", f);
     fclose(f);
     snprintf(env, sizeof env, "PARLEY_MEMINFO='%s'", mi);
-    run_result r = run(env, "generate -m '%s' --ids '1 2' -n 2 -t 1", model);
+    cli_result r = run(env, "generate -m '%s' --ids '1 2' -n 2 -t 1", model);
     assert_int_equal(r.code, 1);
     want(r.err, "parley generate: ");
     want(r.err, "tiny-f32.gguf: the model needs 5.5 MiB of memory");
     want(r.err, "only 3.0 MiB is available (MemAvailable 1.0 MiB + SwapFree 2.0 MiB, of 8.0 MiB RAM)");
-    run_free(&r);
+    cli_result_free(&r);
     r = run(env, "chat --config /dev/null -m '%s' -p Hi -n 2 -t 1", model);
     assert_int_equal(r.code, 1);
     want(r.err, "the model needs 5.5 MiB of memory");
-    run_free(&r);
+    cli_result_free(&r);
 }
 
 int main(void) {
