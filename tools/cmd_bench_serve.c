@@ -336,7 +336,7 @@ int cmd_bench_serve(pl_cli *cli, int argc, char **argv) {
         int still = 0;
         curl_multi_perform(multi, &still);
         CURLMsg *m;
-        int left;
+        int left, done_now = 0;
         while ((m = curl_multi_info_read(multi, &left)) != NULL) {
             if (m->msg != CURLMSG_DONE) continue;
             xfer *x = NULL;
@@ -358,8 +358,12 @@ int cmd_bench_serve(pl_cli *cli, int argc, char **argv) {
             x->body = NULL;
             running--;
             finished++;
+            done_now++;
         }
-        if (finished < requests) curl_multi_poll(multi, NULL, 0, 100, NULL);
+        /* a client whose request just ended starts its next one at once: waiting in
+         * the poll first (nothing else may be running) left each client idle for up
+         * to 100 ms per request, ~90 ms at one client (13% of its aggregate) */
+        if (finished < requests && !done_now) curl_multi_poll(multi, NULL, 0, 100, NULL);
     }
     double wall = now_s() - t0;
     int ok = 0, errors = 0, server_timed = 0;

@@ -280,6 +280,22 @@ static void test_bench_serve(void **state) {
     assert_non_null(g);
     assert_int_equal(atoi(g + strlen("\nparley_generated_tokens_total ")), 30); /* 24 + the warm-up's 6 */
     http_resp_free(&r);
+    /* one client runs its requests back to back: the client used to sit in a 100 ms
+     * poll after each (nothing else running), so 20 one-token requests took >= 1.9 s;
+     * the tiny model answers one in a few ms (tens under the sanitizers) */
+    snprintf(cmd, sizeof cmd,
+             "'%s' bench-serve --url http://127.0.0.1:%d --api-key bskey -c 1 -n 20 --prompt-tokens 4 --max-tokens 1 "
+             "--warmup 0 2>/dev/null",
+             bin, c.port);
+    f = popen(cmd, "r");
+    assert_non_null(f);
+    n = fread(out, 1, sizeof out - 1, f);
+    out[n] = 0;
+    assert_int_equal(pclose(f), 0);
+    const char *w = strstr(out, "errors 0  wall ");
+    if (!w) fail_msg("bench-serve said: %s", out);
+    double wall = atof(w + strlen("errors 0  wall "));
+    if (wall >= 1.5) fail_msg("20 back-to-back requests took %.2f s: the client idles between requests", wall);
     snprintf(cmd, sizeof cmd,
              "'%s' bench-serve --url http://127.0.0.1:%d --api-key wrong -n 2 --max-tokens 4 --warmup 0 >/dev/null "
              "2>&1",
