@@ -125,7 +125,9 @@ pl_status pl_mat_init(pl_mat *m, uint32_t type, int64_t k, int64_t rows, const v
 size_t pl_matmul_work_size(uint32_t w_type, int64_t k, int64_t n);
 
 /* y[i][r] = dot(w row r, x row i) for i < n, r < w->rows.
- * x: f32 [n][w->k]; y: f32 [n][w->rows]; work: >= pl_matmul_work_size() bytes.
+ * x: f32 [n][w->k]; y: f32 [n][w->rows]; work: >= pl_matmul_work_size() bytes, best
+ * 64-byte aligned (any alignment works; at 16 every 64-byte activation load splits two
+ * cache lines: 4 decode columns of 512 x 2048 Q4_0 in L2 ran 36 -> 43 us).
  * Activations are converted once per call, then output rows are split over the
  * pool's threads (pool NULL: the calling thread). Allocation-free. */
 pl_status pl_matmul(pl_pool *pool, const pl_mat *w, const float *x, int64_t n, float *y,

@@ -167,7 +167,10 @@ pl_status pl_context_init(const pl_model *model, const pl_context_params *params
     size_t wout = pl_matmul_work_size(model->output.type, model->output.k, (int64_t)T_out);
     if (wout == SIZE_MAX) s.ok = false;
     if (wout > work) work = wout;
-    if (s.ok && work) c->work = palloc(c, &s, work, 1);
+    size_t work_alloc = 0;
+    if (work && !pl_size_add(work, 63, &work_alloc)) s.ok = false;
+    if (s.ok && work && (c->work_raw = palloc(c, &s, work_alloc, 1)))
+        c->work = (void *)(((uintptr_t)c->work_raw + 63) & ~(uintptr_t)63); /* 64-aligned: see pl_matmul */
     c->work_size = work;
     c->scratch_bytes = s.total;
     if (!s.ok) {
@@ -186,7 +189,7 @@ void pl_context_free(pl_context *c) {
     if (c->own_pool) pl_pool_free(c->pool);
     void *bufs[] = { c->k, c->v, c->refcnt, c->free_list, c->seq_len, c->seq_blocks, c->seq_cursor, c->seq_need,
                      c->x, c->xn, c->q, c->kc, c->vc, c->qkv, c->att, c->ffa, c->ffb, c->rope_cs, c->scores,
-                     c->out_x, c->logits, c->work, c->tok_seq, c->tok_pos, c->out_idx };
+                     c->out_x, c->logits, c->work_raw, c->tok_seq, c->tok_pos, c->out_idx };
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) pl_free(ctx, bufs[i]);
     pl_free(ctx, c);
 }

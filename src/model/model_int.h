@@ -127,7 +127,8 @@ struct pl_context {
     float   *scores;   /* [n_threads][n_ctx] attention weights */
     float   *out_x;    /* [min(T, n_outputs_max)][n_embd] rows that produce logits */
     float   *logits;   /* [n_outputs_max][n_vocab] */
-    void    *work;     /* pl_matmul activation conversion */
+    void    *work;     /* pl_matmul activation conversion, 64-byte aligned inside work_raw */
+    void    *work_raw;
     size_t   work_size;
     int32_t *tok_seq, *tok_pos; /* [T] of the current step */
     int32_t *out_idx;  /* [T] step-local indices of tokens that output */

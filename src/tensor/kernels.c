@@ -106,6 +106,8 @@ void pl_avx512_gemm_quant_q8_k(const float *x, void *y, int64_t n);
 void pl_avx512_gemv_q4_0(const pl_gemm_args *g, int64_t r0, int64_t r1);
 void pl_avx512_gemv_q8_0(const pl_gemm_args *g, int64_t r0, int64_t r1);
 void pl_avx512_gemv_q5_0(const pl_gemm_args *g, int64_t r0, int64_t r1);
+void pl_avx512_gemv_quant_q4_0(const float *x, void *y, int64_t n);
+void pl_avx512_gemv_quant_q5_0(const float *x, void *y, int64_t n);
 void pl_avx512_gemv_quant_q8_0(const float *x, void *y, int64_t n);
 void pl_avx512_gemv_q4_k(const pl_gemm_args *g, int64_t r0, int64_t r1);
 void pl_avx512_gemv_q6_k(const pl_gemm_args *g, int64_t r0, int64_t r1);
@@ -120,7 +122,9 @@ void pl_avx512_gemv_quant_q8_k(const float *x, void *y, int64_t n);
               [PL_TYPE_Q5_0] = pl_avx512_gemv_q5_0,                                                   \
               [PL_TYPE_Q4_K] = pl_avx512_gemv_q4_k,             \
               [PL_TYPE_Q6_K] = pl_avx512_gemv_q6_k },                                                 \
-    .gemv_quant = { [PL_TYPE_Q8_0] = pl_avx512_gemv_quant_q8_0, [PL_TYPE_Q8_K] = pl_avx512_gemv_quant_q8_k },
+    .gemv_quant = { [PL_TYPE_Q4_0] = pl_avx512_gemv_quant_q4_0, [PL_TYPE_Q5_0] = pl_avx512_gemv_quant_q5_0,  \
+                    [PL_TYPE_Q8_0] = pl_avx512_gemv_quant_q8_0, [PL_TYPE_Q4_K] = pl_avx512_gemv_quant_q8_k,  \
+                    [PL_TYPE_Q6_K] = pl_avx512_gemv_quant_q8_k },
 
 /* one row per level: designated initializers, NULL = scalar fallback */
 #define X86_SET_(p, GEMM)                                                                      \
@@ -186,8 +190,8 @@ pl_gemm_fn pl_type_kernel_gemm(uint32_t id, pl_cpu_level lv, pl_from_f32_fn *qua
 pl_gemv_fn pl_type_kernel_gemv(uint32_t id, pl_cpu_level lv, pl_from_f32_fn *quantize) {
     const pl_type_info *t = pl_type_get(id);
     const pl_kernel_set *ks = t && t->vec_dot && (unsigned)lv < PL_CPU_LEVEL_COUNT ? set_for(lv) : NULL;
-    if (!ks || !ks->gemv[id] || !ks->gemv_quant[t->vec_dot_type]) return NULL;
-    if (quantize) *quantize = ks->gemv_quant[t->vec_dot_type];
+    if (!ks || !ks->gemv[id] || !ks->gemv_quant[id]) return NULL;
+    if (quantize) *quantize = ks->gemv_quant[id];
     return ks->gemv[id];
 }
 

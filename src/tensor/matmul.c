@@ -34,13 +34,13 @@ size_t pl_gemm_act_bytes(uint32_t vdt, int64_t k) {
 }
 
 /* The decode kernels' activation format (layouts in gemv_x86.inc): for Q8_0 weights'
- * partners 192 bytes per 128 values, then the k % 128 tail as Q8_0 blocks; for Q8_K
+ * partners 256 bytes per 128 values, then the k % 128 tail as Q8_0 blocks; for Q8_K
  * 384 bytes per 256; rounded to 64. 0 for other types or a bad k. */
 size_t pl_gemv_act_bytes(uint32_t vdt, int64_t k) {
     if (k <= 0 || k > (INT64_MAX >> 4)) return 0;
     uint64_t b;
     if (vdt == PL_TYPE_Q8_0 && k % PL_QK32 == 0)
-        b = (uint64_t)(k / 128) * 192 + (uint64_t)(k % 128 / PL_QK32) * sizeof(pl_block_q8_0);
+        b = (uint64_t)(k / 128) * 256 + (uint64_t)(k % 128 / PL_QK32) * sizeof(pl_block_q8_0);
     else if (vdt == PL_TYPE_Q8_K && k % PL_QKK == 0)
         b = (uint64_t)(k / PL_QKK) * 384;
     else
@@ -254,9 +254,22 @@ pl_status pl_matmul_multi(pl_pool *pool, const pl_mat *const *w, int n_w, const 
     /* Decode kernels when every matrix has one (same format per vec_dot_type). */
     bool gemv = true;
     pl_from_f32_fn vq = NULL;
+    bool mixed = false;
     for (int i = 0; i < n_w && gemv; i++) {
-        j.m[i].gemv = pl_type_kernel_gemv(w[i]->type, lv, &vq);
+        pl_from_f32_fn q = NULL;
+        j.m[i].gemv = pl_type_kernel_gemv(w[i]->type, lv, &q);
         gemv = j.m[i].gemv != NULL;
+        mixed |= i > 0 && q != vq;
+        vq = q;
+    }
+    if (gemv && mixed) {
+        /* the 32-block types' decode formats differ in their correction (Q4_0 beside
+         * Q8_0 weights): one conversion and one pool run per matrix instead */
+        for (int i = 0; i < n_w; i++) {
+            pl_status st = pl_matmul_multi(pool, &w[i], 1, x, n, &y[i], work, work_size);
+            if (st != PL_OK) return st;
+        }
+        return PL_OK;
     }
     if (gemv) {
         size_t need = pl_matmul_work_size(w[0]->type, j.k, n);

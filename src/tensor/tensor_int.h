@@ -87,7 +87,8 @@ typedef struct pl_kernel_set {
     pl_gemm_fn     gemm[PL_TYPE_COUNT];       /* optional: prefill GEMM by weight type */
     pl_from_f32_fn gemm_quant[PL_TYPE_COUNT]; /* its activation format, by vec_dot_type */
     pl_gemv_fn     gemv[PL_TYPE_COUNT];       /* optional: decode kernel by weight type */
-    pl_from_f32_fn gemv_quant[PL_TYPE_COUNT]; /* its activation format, by vec_dot_type */
+    pl_from_f32_fn gemv_quant[PL_TYPE_COUNT]; /* its activation format, by weight type (the
+                                                 * 32-block types' corrections differ) */
     pl_vec_ops     vec;
 } pl_kernel_set;
 

@@ -135,7 +135,7 @@ void pl_whisper_state_free(pl_whisper_state *s) {
                        &s->vself, &s->dx, &s->dxn, &s->dq, &s->dk, &s->dv, &s->datt, &s->dh4, &s->dscores,
                        &s->logits };
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) pl_free(ctx, *bufs[i]);
-    pl_free(ctx, s->work);
+    pl_free(ctx, s->work_raw);
     pl_free(ctx, s);
 }
 
@@ -200,10 +200,11 @@ pl_status pl_whisper_state_init(const pl_whisper_model *m, int n_threads, int au
     }
     for (size_t i = 0; i < sizeof mats / sizeof mats[0]; i++)
         work = max_sz(work, pl_matmul_work_size(mats[i]->type, (int64_t)max_sz(colw, 4 * E), (int64_t)max_sz(F, C)));
-    if (work == SIZE_MAX || !(s->work = pl_malloc(ctx, work ? work : 1))) {
+    if (work == SIZE_MAX || work > SIZE_MAX - 64 || !(s->work_raw = pl_malloc(ctx, work + 64))) {
         pl_whisper_state_free(s);
         return pl_ctx_err(ctx, PL_ERR_NOMEM, "whisper: out of memory for the matmul work area");
     }
+    s->work = (void *)(((uintptr_t)s->work_raw + 63) & ~(uintptr_t)63);
     s->work_size = work;
     *out = s;
     return PL_OK;

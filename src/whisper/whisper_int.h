@@ -109,7 +109,8 @@ struct pl_whisper_state {
     float    *dx, *dxn, *dq, *dk, *dv, *datt, *dh4; /* [C][E] ([C][4E] for dh4) */
     float    *dscores;        /* [n_threads][max(T, C)] */
     float    *logits;         /* [n_vocab] */
-    void     *work;
+    void     *work;      /* 64-byte aligned inside work_raw (see pl_matmul) */
+    void     *work_raw;
     size_t    work_size;
     char      err[256];
     /* decode.c: the result of pl_whisper_full() */

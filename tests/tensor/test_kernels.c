@@ -448,6 +448,84 @@ static void test_matmul_decode(void **state) {
     pl_ctx_free(ctx);
 }
 
+/* pl_matmul_multi over a mix of 32-block types that share the Q8_0 partner (Q4_0,
+ * Q8_0, Q5_0, as a file with one tensor of another type has): at the decode kernels'
+ * level their activation formats differ (each carries its type's offset correction),
+ * so the call runs them one by one. Each output must be bit-identical to the matrix
+ * alone through pl_matmul, and near the scalar reference dot; work is 64-byte aligned
+ * here and 16 bytes off it (the misaligned path must give the same bits). */
+static void test_matmul_multi_mixed(void **state) {
+    (void)state;
+    enum { NM = 3, K = 384 + 64, NMAX = 5 };
+    const pl_type types[NM] = { PL_TYPE_Q4_0, PL_TYPE_Q8_0, PL_TYPE_Q5_0 };
+    const int64_t rows[NM] = { 21, 16, 9 };
+    pl_ctx *ctx = NULL;
+    pl_pool *pool = NULL;
+    assert_int_equal(pl_ctx_init(&ctx, NULL), PL_OK);
+    assert_int_equal(pl_pool_init(ctx, 2, &pool), PL_OK);
+    uint8_t *wq[NM];
+    pl_mat m[NM];
+    const pl_mat *mp[NM];
+    float wf[K], x[NMAX * K], *y[NM], *y1[NM];
+    size_t ws = 0;
+    for (int mi = 0; mi < NM; mi++) {
+        const pl_type_info *t = pl_type_get(types[mi]);
+        uint64_t rb;
+        assert_int_equal(pl_type_row_bytes(types[mi], K, &rb), PL_OK);
+        wq[mi] = malloc((size_t)rb * (size_t)rows[mi]);
+        y[mi] = malloc((size_t)(rows[mi] * NMAX) * sizeof(float));
+        y1[mi] = malloc((size_t)(rows[mi] * NMAX) * sizeof(float));
+        assert_non_null(wq[mi]);
+        assert_non_null(y[mi]);
+        assert_non_null(y1[mi]);
+        for (int64_t r = 0; r < rows[mi]; r++) {
+            for (int64_t i = 0; i < K; i++) wf[i] = frand() + (r % 2 ? 0.25f : 0.0f);
+            t->from_f32(wf, wq[mi] + (size_t)r * rb, K);
+        }
+        assert_int_equal(pl_mat_init(&m[mi], types[mi], K, rows[mi], wq[mi]), PL_OK);
+        mp[mi] = &m[mi];
+        size_t w = pl_matmul_work_size(types[mi], K, NMAX);
+        if (w > ws) ws = w;
+    }
+    for (int64_t i = 0; i < NMAX * K; i++) x[i] = frand() * (i % 5 == 0 ? 3.0f : 1.0f);
+    uint8_t *raw = malloc(ws + 64 + 16), xq[K + K / 32 * 4];
+    assert_non_null(raw);
+    for (int off = 0; off <= 16; off += 16) {
+        void *work = (uint8_t *)(((uintptr_t)raw + 63) & ~(uintptr_t)63) + off;
+        for (int64_t n = 1; n <= NMAX; n += 3) {
+            assert_int_equal(pl_matmul_multi(pool, mp, NM, x, n, y, work, ws), PL_OK);
+            for (int mi = 0; mi < NM; mi++) {
+                const pl_type_info *t = pl_type_get(types[mi]);
+                uint64_t rb;
+                assert_int_equal(pl_type_row_bytes(types[mi], K, &rb), PL_OK);
+                assert_int_equal(pl_matmul(NULL, mp[mi], x, n, y1[mi], work, ws), PL_OK);
+                assert_memory_equal(y[mi], y1[mi], (size_t)(rows[mi] * n) * sizeof(float));
+                double e = 0, sum = 0;
+                for (int64_t c = 0; c < n; c++) {
+                    pl_type_get(t->vec_dot_type)->from_f32(x + c * K, xq, K);
+                    for (int64_t r = 0; r < rows[mi]; r++) {
+                        double ref = t->vec_dot(wq[mi] + (size_t)r * rb, xq, K), got = y[mi][c * rows[mi] + r];
+                        e += (got - ref) * (got - ref);
+                        sum += ref * ref;
+                    }
+                }
+                if (!(e <= 1e-6 * sum)) {
+                    print_error("%s in a mixed multi, n %lld: NMSE %g\n", t->name, (long long)n, e / sum);
+                    fail();
+                }
+            }
+        }
+    }
+    for (int mi = 0; mi < NM; mi++) {
+        free(wq[mi]);
+        free(y[mi]);
+        free(y1[mi]);
+    }
+    free(raw);
+    pl_pool_free(pool);
+    pl_ctx_free(ctx);
+}
+
 /* the standard mix rules (shared formats.md), cases worked out by hand */
 static void test_quant_mix_rules(void **state) {
     (void)state;
@@ -483,6 +561,7 @@ int main(void) {
         cmocka_unit_test(test_matmul_level),
         cmocka_unit_test(test_matmul_prefill),
         cmocka_unit_test(test_matmul_decode),
+        cmocka_unit_test(test_matmul_multi_mixed),
         cmocka_unit_test(test_attn),
         cmocka_unit_test(test_quant_mix_rules),
     };
