@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -68,6 +69,9 @@ static void spawn(child *c, const char *const *extra) {
     c->pid = fork();
     assert_true(c->pid >= 0);
     if (c->pid == 0) {
+        /* a failed assertion leaves the test without stop(): the server must not
+         * outlive it (it holds the test's stdout, so ctest waited for its timeout) */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         dup2(fds[1], 2);
         close(fds[0]);
         close(fds[1]);
