@@ -164,6 +164,45 @@ static void attn_range(void *ud, int64_t begin, int64_t end, int ith) {
     }
 }
 
+/* Decode-sized steps (fewer tokens than a window): one (token, KV head) per index, the
+ * KV head's group of query heads in one fused-kernel call, so each K/V block is
+ * converted once for the whole group instead of once per query head (GQA: 7 query
+ * heads per KV head in Qwen2.5-0.5B, 4 in Llama-3.2-1B). Qwen2.5-0.5B shape in the
+ * server, steps of 4 sequences at 60-120 positions, 2 alternating runs: attention 991
+ * and 945 -> 694 and 803 us per step (of ~15 ms); one sequence the same (~155 us). */
+static void attn_range_gqa(void *ud, int64_t begin, int64_t end, int ith) {
+    attn_job *j = ud;
+    pl_context *c = j->c;
+    const pl_model_info *mi = &c->model->info;
+    const int32_t hk = mi->head_dim_k, hv = mi->head_dim_v, group = mi->n_head / mi->n_head_kv;
+    int32_t last[PL_ATTN_MAX_Q];
+    (void)ith;
+    for (int64_t idx = begin; idx < end; idx++) {
+        int32_t t = (int32_t)(idx / mi->n_head_kv), kvh = (int32_t)(idx % mi->n_head_kv);
+        int32_t seq = c->tok_seq[t];
+        for (int32_t i = 0; i < group; i++) last[i] = c->tok_pos[t];
+        pl_attn_args a = {
+            .q = c->q + (size_t)t * (size_t)mi->n_head * (size_t)hk + (size_t)kvh * (size_t)group * (size_t)hk,
+            .q_stride = (size_t)hk,
+            .nq = group,
+            .last = last,
+            .k = c->k + (size_t)j->layer * (size_t)c->n_blocks * c->k_block,
+            .v = c->v + (size_t)j->layer * (size_t)c->n_blocks * c->v_block,
+            .blocks = c->seq_blocks + (size_t)seq * (size_t)c->blocks_per_seq,
+            .k_block = c->k_block,
+            .v_block = c->v_block,
+            .k_head = (size_t)kvh * PL_KV_BLOCK * (size_t)hk,
+            .v_head = (size_t)kvh * PL_KV_BLOCK * (size_t)hv,
+            .hd_k = hk,
+            .hd_v = hv,
+            .scale = 1.0f / sqrtf((float)hk),
+            .o = c->att + (size_t)t * (size_t)mi->n_head * (size_t)hv + (size_t)kvh * (size_t)group * (size_t)hv,
+            .o_stride = (size_t)hv,
+        };
+        j->vo->attn(&a);
+    }
+}
+
 _Static_assert(PL_KV_BLOCK == PL_ATTN_BLOCK, "the fused attention walks the cache's blocks");
 _Static_assert(ATTN_WIN <= PL_ATTN_MAX_Q, "window fits one attention call");
 
@@ -172,8 +211,10 @@ static void attention(pl_context *c, int32_t layer, int32_t n) {
     attn_job j = { .c = c, .vo = pl_vec_ops_get(pl_kernel_level()), .layer = layer, .n = n,
                    .n_win = (n + ATTN_WIN - 1) / ATTN_WIN };
     bool wide = mi->head_dim_k > PL_ATTN_MAX_HD || mi->head_dim_v > PL_ATTN_MAX_HD;
-    pl_pool_range_fn fn = wide ? attn_range_wide : attn_range;
-    int64_t total = (int64_t)(wide ? n : j.n_win) * mi->n_head;
+    const int32_t group = mi->n_head / mi->n_head_kv;
+    bool gqa = !wide && n < ATTN_WIN && group > 1 && group <= PL_ATTN_MAX_Q;
+    pl_pool_range_fn fn = wide ? attn_range_wide : gqa ? attn_range_gqa : attn_range;
+    int64_t total = wide ? (int64_t)n * mi->n_head : gqa ? (int64_t)n * mi->n_head_kv : (int64_t)j.n_win * mi->n_head;
     pl_perf_lap(c, PL_PERF_PHASE_OTHER);
     if (c->n_threads > 1 && total > 1) pl_pool_for(c->pool, total, 1, fn, &j);
     else fn(&j, 0, total, 0);
